@@ -1,0 +1,146 @@
+"""ArtifactStore: the S3 buckets for datasets, models, logs and captured inference data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import policy_document
+
+# Purpose of each bucket -> what it holds (also its description in tags).
+BUCKETS: Mapping[str, str] = {
+    "datasets": "training and evaluation data sets",
+    "models": "versioned model artifacts (model.tar.gz)",
+    "logs": "Loki chunks and rules",
+    "capture": "SageMaker data capture of requests and responses",
+}
+
+
+def tls_only_policy(bucket_arn: str) -> str:
+    """Bucket policy that denies every request not made over TLS."""
+    return policy_document({
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    })
+
+
+@dataclass(frozen=True)
+class ArtifactStoreArgs:
+    name_prefix: str
+    force_destroy: bool
+    noncurrent_version_expiration_days: int
+    # Buckets whose current objects expire, by purpose (the others keep them).
+    expiration_days: Mapping[str, int]
+
+
+class ArtifactStore(pulumi.ComponentResource):
+    """Private, KMS-encrypted, versioned, TLS-only buckets with lifecycle rules."""
+
+    bucket_names: dict[str, pulumi.Output[str]]
+    bucket_arns: dict[str, pulumi.Output[str]]
+    kms_key_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ArtifactStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops:storage:ArtifactStore", name, None, opts)
+        unknown = set(args.expiration_days) - set(BUCKETS)
+        if unknown:
+            raise ValueError(f"expiration_days names unknown buckets {sorted(unknown)}; known: {sorted(BUCKETS)}")
+        key = aws.kms.Key(
+            f"{name}-key",
+            description=f"Encryption of the {args.name_prefix} artifact buckets",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.kms.Alias(f"{name}-key", name=f"alias/{args.name_prefix}-artifacts", target_key_id=key.key_id,
+                      opts=pulumi.ResourceOptions(parent=key))
+        self.kms_key_arn = key.arn
+        self.bucket_names = {}
+        self.bucket_arns = {}
+        for purpose, contents in BUCKETS.items():
+            bucket = self._bucket(name, purpose, contents, key, args)
+            self.bucket_names[purpose] = bucket.bucket
+            self.bucket_arns[purpose] = bucket.arn
+        self.register_outputs({"bucketNames": self.bucket_names, "kmsKeyArn": self.kms_key_arn})
+
+    def _bucket(self, name: str, purpose: str, contents: str, key: aws.kms.Key,
+                args: ArtifactStoreArgs) -> aws.s3.Bucket:
+        bucket = aws.s3.Bucket(
+            f"{name}-{purpose}",
+            bucket_prefix=f"{args.name_prefix}-{purpose}-",
+            force_destroy=args.force_destroy,
+            tags={"purpose": purpose, "contents": contents},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        child = pulumi.ResourceOptions(parent=bucket)
+        public_access = aws.s3.BucketPublicAccessBlock(
+            f"{name}-{purpose}",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        aws.s3.BucketOwnershipControls(
+            f"{name}-{purpose}",
+            bucket=bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=child,
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-{purpose}",
+            bucket=bucket.id,
+            rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                    sse_algorithm="aws:kms", kms_master_key_id=key.arn,
+                ),
+                bucket_key_enabled=True,
+            )],
+            opts=child,
+        )
+        versioning = aws.s3.BucketVersioning(
+            f"{name}-{purpose}",
+            bucket=bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+            opts=child,
+        )
+        rules = [aws.s3.BucketLifecycleConfigurationRuleArgs(
+            id="expire-noncurrent-versions",
+            status="Enabled",
+            filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+            noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                noncurrent_days=args.noncurrent_version_expiration_days,
+            ),
+            abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                days_after_initiation=7,
+            ),
+        )]
+        if purpose in args.expiration_days:
+            rules.append(aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="expire-objects",
+                status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=args.expiration_days[purpose]),
+            ))
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-{purpose}",
+            bucket=bucket.id,
+            rules=rules,
+            opts=pulumi.ResourceOptions(parent=bucket, depends_on=[versioning]),
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-{purpose}",
+            bucket=bucket.id,
+            policy=bucket.arn.apply(tls_only_policy),
+            # S3 rejects a bucket policy while the public access block is being applied.
+            opts=pulumi.ResourceOptions(parent=bucket, depends_on=[public_access]),
+        )
+        return bucket
