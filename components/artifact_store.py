@@ -21,14 +21,16 @@ BUCKETS: Mapping[str, str] = {
 
 def tls_only_policy(bucket_arn: str) -> str:
     """Bucket policy that denies every request not made over TLS."""
-    return policy_document({
-        "Sid": "DenyInsecureTransport",
-        "Effect": "Deny",
-        "Principal": "*",
-        "Action": "s3:*",
-        "Resource": [bucket_arn, f"{bucket_arn}/*"],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-    })
+    return policy_document(
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket_arn, f"{bucket_arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,12 @@ class ArtifactStore(pulumi.ComponentResource):
             deletion_window_in_days=30,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        aws.kms.Alias(f"{name}-key", name=f"alias/{args.name_prefix}-artifacts", target_key_id=key.key_id,
-                      opts=pulumi.ResourceOptions(parent=key))
+        aws.kms.Alias(
+            f"{name}-key",
+            name=f"alias/{args.name_prefix}-artifacts",
+            target_key_id=key.key_id,
+            opts=pulumi.ResourceOptions(parent=key),
+        )
         self.kms_key_arn = key.arn
         self.bucket_names = {}
         self.bucket_arns = {}
@@ -70,8 +76,9 @@ class ArtifactStore(pulumi.ComponentResource):
             self.bucket_arns[purpose] = bucket.arn
         self.register_outputs({"bucketNames": self.bucket_names, "kmsKeyArn": self.kms_key_arn})
 
-    def _bucket(self, name: str, purpose: str, contents: str, key: aws.kms.Key,
-                args: ArtifactStoreArgs) -> aws.s3.Bucket:
+    def _bucket(
+        self, name: str, purpose: str, contents: str, key: aws.kms.Key, args: ArtifactStoreArgs
+    ) -> aws.s3.Bucket:
         bucket = aws.s3.Bucket(
             f"{name}-{purpose}",
             bucket_prefix=f"{args.name_prefix}-{purpose}-",
@@ -98,12 +105,15 @@ class ArtifactStore(pulumi.ComponentResource):
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-{purpose}",
             bucket=bucket.id,
-            rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                    sse_algorithm="aws:kms", kms_master_key_id=key.arn,
-                ),
-                bucket_key_enabled=True,
-            )],
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="aws:kms",
+                        kms_master_key_id=key.arn,
+                    ),
+                    bucket_key_enabled=True,
+                )
+            ],
             opts=child,
         )
         versioning = aws.s3.BucketVersioning(
@@ -112,24 +122,30 @@ class ArtifactStore(pulumi.ComponentResource):
             versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
             opts=child,
         )
-        rules = [aws.s3.BucketLifecycleConfigurationRuleArgs(
-            id="expire-noncurrent-versions",
-            status="Enabled",
-            filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-            noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                noncurrent_days=args.noncurrent_version_expiration_days,
-            ),
-            abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                days_after_initiation=7,
-            ),
-        )]
-        if purpose in args.expiration_days:
-            rules.append(aws.s3.BucketLifecycleConfigurationRuleArgs(
-                id="expire-objects",
+        rules = [
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="expire-noncurrent-versions",
                 status="Enabled",
                 filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=args.expiration_days[purpose]),
-            ))
+                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                    noncurrent_days=args.noncurrent_version_expiration_days,
+                ),
+                abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                    days_after_initiation=7,
+                ),
+            )
+        ]
+        if purpose in args.expiration_days:
+            rules.append(
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-objects",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                        days=args.expiration_days[purpose]
+                    ),
+                )
+            )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-{purpose}",
             bucket=bucket.id,

@@ -90,8 +90,9 @@ class Cluster(pulumi.ComponentResource):
             deletion_window_in_days=30,
             opts=child,
         )
-        aws.kms.Alias(f"{name}-secrets", name=f"alias/{args.name}-secrets", target_key_id=secrets_key.key_id,
-                      opts=child)
+        aws.kms.Alias(
+            f"{name}-secrets", name=f"alias/{args.name}-secrets", target_key_id=secrets_key.key_id, opts=child
+        )
         # EKS writes control-plane logs here; creating the group first sets its retention.
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-control-plane",
@@ -103,10 +104,12 @@ class Cluster(pulumi.ComponentResource):
         access_entries = {
             f"admin-{index}": eks.AccessEntryArgs(
                 principal_arn=arn,
-                access_policies={"cluster-admin": eks.AccessPolicyAssociationArgs(
-                    policy_arn=CLUSTER_ADMIN_POLICY,
-                    access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                )},
+                access_policies={
+                    "cluster-admin": eks.AccessPolicyAssociationArgs(
+                        policy_arn=CLUSTER_ADMIN_POLICY,
+                        access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                    )
+                },
             )
             for index, arn in enumerate(args.admin_role_arns)
         }
@@ -140,9 +143,14 @@ class Cluster(pulumi.ComponentResource):
         # Nodes need the CNI and kube-proxy to become Ready; CoreDNS and the EBS CSI controller
         # need Ready nodes to become ACTIVE.
         network_addons = [
-            aws.eks.Addon(f"{name}-{addon}", cluster_name=args.name, addon_name=addon,
-                          resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
-                          opts=after_cluster)
+            aws.eks.Addon(
+                f"{name}-{addon}",
+                cluster_name=args.name,
+                addon_name=addon,
+                resolve_conflicts_on_create="OVERWRITE",
+                resolve_conflicts_on_update="OVERWRITE",
+                opts=after_cluster,
+            )
             for addon in ("vpc-cni", "kube-proxy")
         ]
 
@@ -153,12 +161,23 @@ class Cluster(pulumi.ComponentResource):
             opts=child,
         )
         attachments = [
-            aws.iam.RolePolicyAttachment(f"{name}-nodes-{index}", role=node_role.name, policy_arn=policy,
-                                         opts=pulumi.ResourceOptions(parent=node_role))
+            aws.iam.RolePolicyAttachment(
+                f"{name}-nodes-{index}",
+                role=node_role.name,
+                policy_arn=policy,
+                opts=pulumi.ResourceOptions(parent=node_role),
+            )
             for index, policy in enumerate(NODE_POLICIES)
         ]
         node_groups = [
-            self._node_group(name, role_name, spec, args, node_role, [cluster, *network_addons, *attachments])
+            self._node_group(
+                name,
+                role_name,
+                spec,
+                args=args,
+                node_role=node_role,
+                depends_on=[cluster, *network_addons, *attachments],
+            )
             for role_name, spec in (("system", args.system_nodes), ("workloads", args.workload_nodes))
         ]
 
@@ -174,19 +193,28 @@ class Cluster(pulumi.ComponentResource):
             opts=child,
         )
         after_nodes = pulumi.ResourceOptions(parent=self, depends_on=node_groups)
-        aws.eks.Addon(f"{name}-coredns", cluster_name=args.name, addon_name="coredns",
-                      resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
-                      opts=after_nodes)
+        aws.eks.Addon(
+            f"{name}-coredns",
+            cluster_name=args.name,
+            addon_name="coredns",
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            opts=after_nodes,
+        )
         ebs_addon = aws.eks.Addon(
-            f"{name}-aws-ebs-csi-driver", cluster_name=args.name, addon_name="aws-ebs-csi-driver",
+            f"{name}-aws-ebs-csi-driver",
+            cluster_name=args.name,
+            addon_name="aws-ebs-csi-driver",
             service_account_role_arn=ebs_role.arn,
-            resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
             opts=after_nodes,
         )
 
         self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig_json)
-        self.kubernetes_provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig,
-                                                opts=pulumi.ResourceOptions(parent=self, depends_on=node_groups))
+        self.kubernetes_provider = k8s.Provider(
+            f"{name}-k8s", kubeconfig=self.kubeconfig, opts=pulumi.ResourceOptions(parent=self, depends_on=node_groups)
+        )
         k8s.storage.v1.StorageClass(
             f"{name}-gp3",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -201,15 +229,25 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=self.kubernetes_provider, depends_on=[ebs_addon]),
         )
 
-        self.register_outputs({
-            "name": args.name,
-            "kubeconfig": self.kubeconfig,
-            "oidcProviderArn": self.oidc_provider_arn,
-            "oidcProviderUrl": self.oidc_provider_url,
-        })
+        self.register_outputs(
+            {
+                "name": args.name,
+                "kubeconfig": self.kubeconfig,
+                "oidcProviderArn": self.oidc_provider_arn,
+                "oidcProviderUrl": self.oidc_provider_url,
+            }
+        )
 
-    def _node_group(self, name: str, role_name: str, spec: NodeGroupSpec, args: ClusterArgs,
-                    node_role: aws.iam.Role, depends_on: list[pulumi.Resource]) -> aws.eks.NodeGroup:
+    def _node_group(
+        self,
+        name: str,
+        role_name: str,
+        spec: NodeGroupSpec,
+        *,
+        args: ClusterArgs,
+        node_role: aws.iam.Role,
+        depends_on: list[pulumi.Resource],
+    ) -> aws.eks.NodeGroup:
         return aws.eks.NodeGroup(
             f"{name}-{role_name}",
             cluster_name=args.name,
@@ -220,7 +258,9 @@ class Cluster(pulumi.ComponentResource):
             ami_type=ami_type(spec.instance_types),
             capacity_type=spec.capacity_type,
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=spec.min_size, max_size=spec.max_size, desired_size=spec.desired_size,
+                min_size=spec.min_size,
+                max_size=spec.max_size,
+                desired_size=spec.desired_size,
             ),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             labels={"mlops.platform/node-role": role_name},

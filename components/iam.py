@@ -21,9 +21,7 @@ def policy_document(*statements: dict[str, Any]) -> str:
 
 def assume_role_policy(service: str) -> str:
     """Trust policy that lets one AWS service (e.g. `ec2.amazonaws.com`) assume a role."""
-    return policy_document(
-        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
-    )
+    return policy_document({"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"})
 
 
 def irsa_trust_policy(

@@ -83,8 +83,9 @@ class Network(pulumi.ComponentResource):
         )
         # Take over the default security group and leave it without rules, so nothing lands in an
         # allow-all group by accident.
-        aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=vpc.id, tags={"Name": f"{prefix}-default"},
-                                     opts=child)
+        aws.ec2.DefaultSecurityGroup(
+            f"{name}-default-sg", vpc_id=vpc.id, tags={"Name": f"{prefix}-default"}, opts=child
+        )
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags={"Name": f"{prefix}-igw"}, opts=child)
 
         public_route_table = aws.ec2.RouteTable(
@@ -110,20 +111,22 @@ class Network(pulumi.ComponentResource):
                 tags={"Name": f"{prefix}-public-{zone}", "kubernetes.io/role/elb": "1", **cluster_tag},
                 opts=child,
             )
-            aws.ec2.RouteTableAssociation(f"{name}-public-{zone}", subnet_id=public.id,
-                                          route_table_id=public_route_table.id, opts=child)
+            aws.ec2.RouteTableAssociation(
+                f"{name}-public-{zone}", subnet_id=public.id, route_table_id=public_route_table.id, opts=child
+            )
             public_subnets.append(public)
 
             if args.nat_gateways == "perAz" or index == 0:
-                eip = aws.ec2.Eip(f"{name}-nat-{zone}", domain="vpc", tags={"Name": f"{prefix}-nat-{zone}"},
-                                  opts=child)
-                nat_gateways.append(aws.ec2.NatGateway(
-                    f"{name}-nat-{zone}",
-                    allocation_id=eip.id,
-                    subnet_id=public.id,
-                    tags={"Name": f"{prefix}-nat-{zone}"},
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
-                ))
+                eip = aws.ec2.Eip(f"{name}-nat-{zone}", domain="vpc", tags={"Name": f"{prefix}-nat-{zone}"}, opts=child)
+                nat_gateways.append(
+                    aws.ec2.NatGateway(
+                        f"{name}-nat-{zone}",
+                        allocation_id=eip.id,
+                        subnet_id=public.id,
+                        tags={"Name": f"{prefix}-nat-{zone}"},
+                        opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
+                    )
+                )
             nat = nat_gateways[-1]
 
             private = aws.ec2.Subnet(
@@ -141,8 +144,9 @@ class Network(pulumi.ComponentResource):
                 tags={"Name": f"{prefix}-private-{zone}"},
                 opts=child,
             )
-            aws.ec2.RouteTableAssociation(f"{name}-private-{zone}", subnet_id=private.id,
-                                          route_table_id=route_table.id, opts=child)
+            aws.ec2.RouteTableAssociation(
+                f"{name}-private-{zone}", subnet_id=private.id, route_table_id=route_table.id, opts=child
+            )
             private_subnets.append(private)
             private_route_tables.append(route_table)
 
@@ -159,10 +163,15 @@ class Network(pulumi.ComponentResource):
             f"{name}-endpoints",
             vpc_id=vpc.id,
             description="HTTPS from inside the VPC to interface endpoints",
-            ingress=[aws.ec2.SecurityGroupIngressArgs(
-                protocol="tcp", from_port=443, to_port=443, cidr_blocks=[args.vpc_cidr],
-                description="HTTPS from the VPC",
-            )],
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(
+                    protocol="tcp",
+                    from_port=443,
+                    to_port=443,
+                    cidr_blocks=[args.vpc_cidr],
+                    description="HTTPS from the VPC",
+                )
+            ],
             tags={"Name": f"{prefix}-endpoints"},
             opts=child,
         )
@@ -185,11 +194,13 @@ class Network(pulumi.ComponentResource):
         self.vpc_id = vpc.id
         self.public_subnet_ids = pulumi.Output.all(*[subnet.id for subnet in public_subnets])
         self.private_subnet_ids = pulumi.Output.all(*[subnet.id for subnet in private_subnets])
-        self.register_outputs({
-            "vpcId": self.vpc_id,
-            "publicSubnetIds": self.public_subnet_ids,
-            "privateSubnetIds": self.private_subnet_ids,
-        })
+        self.register_outputs(
+            {
+                "vpcId": self.vpc_id,
+                "publicSubnetIds": self.public_subnet_ids,
+                "privateSubnetIds": self.private_subnet_ids,
+            }
+        )
 
     @staticmethod
     def _flow_logs(name: str, vpc: aws.ec2.Vpc, args: NetworkArgs, child: pulumi.ResourceOptions) -> None:
@@ -208,11 +219,15 @@ class Network(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-flow-logs",
             role=role.id,
-            policy=log_group.arn.apply(lambda arn: policy_document({
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                "Resource": [arn, f"{arn}:*"],
-            })),
+            policy=log_group.arn.apply(
+                lambda arn: policy_document(
+                    {
+                        "Effect": "Allow",
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                        "Resource": [arn, f"{arn}:*"],
+                    }
+                )
+            ),
             opts=child,
         )
         aws.ec2.FlowLog(

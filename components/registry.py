@@ -12,12 +12,18 @@ import pulumi_aws as aws
 
 def lifecycle_policy(keep_images: int) -> str:
     """ECR lifecycle policy that keeps the newest `keep_images` images and expires the rest."""
-    return json.dumps({"rules": [{
-        "rulePriority": 1,
-        "description": f"Keep the last {keep_images} images",
-        "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep_images},
-        "action": {"type": "expire"},
-    }]})
+    return json.dumps(
+        {
+            "rules": [
+                {
+                    "rulePriority": 1,
+                    "description": f"Keep the last {keep_images} images",
+                    "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep_images},
+                    "action": {"type": "expire"},
+                }
+            ]
+        }
+    )
 
 
 @dataclass(frozen=True)

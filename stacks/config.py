@@ -21,6 +21,7 @@ import pulumi
 import pulumi.runtime.config as runtime_config
 
 from components.cluster import instance_architecture
+from components.network import plan_subnets
 
 PROJECT = "mlops-platform"
 
@@ -28,8 +29,30 @@ NatStrategy = Literal["single", "perAz"]
 CapacityType = Literal["ON_DEMAND", "SPOT"]
 
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
-                      2192, 2557, 2922, 3288, 3653)
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 
 # Secrets are not declared in Pulumi.yaml (they have no default); they are known here so that a
 # typo in a key name is caught like any other.
@@ -159,8 +182,12 @@ class _Reader:
         return self.config.get(key)
 
     def _missing(self, key: str) -> None:
-        self.problem(key, None, "required; its default is declared in Pulumi.yaml, so the config "
-                                "was not merged with Pulumi.yaml (run through the Pulumi CLI)")
+        self.problem(
+            key,
+            None,
+            "required; its default is declared in Pulumi.yaml, so the config "
+            "was not merged with Pulumi.yaml (run through the Pulumi CLI)",
+        )
 
     def string(self, key: str, allowed: Sequence[str] | None = None) -> str:
         value = self._raw(key)
@@ -216,8 +243,12 @@ class _Reader:
         if self._raw(key) is None:
             return None
         if not _is_secret(full_key):
-            self.problem(key, "<hidden>", "is stored in plain text; it must be a Pulumi secret "
-                                          "(remove it from the stack file and set it again)", secret=True)
+            self.problem(
+                key,
+                "<hidden>",
+                "is stored in plain text; it must be a Pulumi secret (remove it from the stack file and set it again)",
+                secret=True,
+            )
         return self.config.require_secret(key)
 
     def each(self, key: str, values: Sequence[T], check: Callable[[T], str | None]) -> None:
@@ -283,17 +314,22 @@ def _read_node_group(reader: _Reader, prefix: str, capacity_key: str | None) -> 
         reader.problem(instance_key, list(instance_types), "must name at least one instance type")
     reader.each(instance_key, instance_types, _check_instance_type)
     if len({instance_architecture(name) for name in instance_types}) > 1:
-        reader.problem(instance_key, list(instance_types),
-                       "mixes arm64 (Graviton) and x86_64 types; a node group runs one architecture")
+        reader.problem(
+            instance_key,
+            list(instance_types),
+            "mixes arm64 (Graviton) and x86_64 types; a node group runs one architecture",
+        )
     min_size = reader.integer(f"{prefix}NodeMinSize", minimum=0)
     max_size = reader.integer(f"{prefix}NodeMaxSize", minimum=1)
     desired_size = reader.integer(f"{prefix}NodeDesiredSize", minimum=0)
     if min_size > max_size:
-        reader.problem(f"{prefix}NodeMinSize", min_size,
-                       f"must not exceed {prefix}NodeMaxSize ({max_size})")
+        reader.problem(f"{prefix}NodeMinSize", min_size, f"must not exceed {prefix}NodeMaxSize ({max_size})")
     elif not min_size <= desired_size <= max_size:
-        reader.problem(f"{prefix}NodeDesiredSize", desired_size,
-                       f"must lie between {prefix}NodeMinSize ({min_size}) and {prefix}NodeMaxSize ({max_size})")
+        reader.problem(
+            f"{prefix}NodeDesiredSize",
+            desired_size,
+            f"must lie between {prefix}NodeMinSize ({min_size}) and {prefix}NodeMaxSize ({max_size})",
+        )
     capacity: CapacityType = "ON_DEMAND"
     if capacity_key:
         capacity = reader.string(capacity_key, allowed=("ON_DEMAND", "SPOT"))  # type: ignore[assignment]
@@ -306,7 +342,7 @@ def _check_unknown_keys(reader: _Reader, declared: Sequence[str]) -> None:
     for full_key in sorted(set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())):
         if not full_key.startswith(prefix):
             continue
-        key = full_key[len(prefix):]
+        key = full_key[len(prefix) :]
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
@@ -328,8 +364,9 @@ def load(declared_keys: Sequence[str] | None = None) -> StackConfig:
     cost_center = reader.string("costCenter")
     log_retention_days = reader.integer("logRetentionDays")
     if log_retention_days and log_retention_days not in LOG_RETENTION_DAYS:
-        reader.problem("logRetentionDays", log_retention_days,
-                       f"CloudWatch accepts only {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        reader.problem(
+            "logRetentionDays", log_retention_days, f"CloudWatch accepts only {', '.join(map(str, LOG_RETENTION_DAYS))}"
+        )
 
     region = pulumi.Config("aws").get("region")
     aws_reader = _Reader("aws", stack)
@@ -338,26 +375,50 @@ def load(declared_keys: Sequence[str] | None = None) -> StackConfig:
             aws_reader.problem("region", None, "required when awsEnabled is true (e.g. us-east-1)")
         elif region not in _known_regions():
             close = difflib.get_close_matches(region, sorted(_known_regions()), n=1)
-            aws_reader.problem("region", region, "unknown AWS region" + (f"; did you mean {close[0]}?" if close else ""))
+            aws_reader.problem(
+                "region", region, "unknown AWS region" + (f"; did you mean {close[0]}?" if close else "")
+            )
 
     vpc_cidr = reader.string("vpcCidr")
     cidr_problem = _check_cidr(vpc_cidr)
     if cidr_problem:
         reader.problem("vpcCidr", vpc_cidr, cidr_problem)
     elif not 16 <= ipaddress.IPv4Network(vpc_cidr).prefixlen <= 24:
-        reader.problem("vpcCidr", vpc_cidr, "prefix must be /16 to /24 (AWS allows /16 to /28; "
-                                            "smaller leaves no room for one subnet pair per AZ)")
+        reader.problem(
+            "vpcCidr",
+            vpc_cidr,
+            "prefix must be /16 to /24 (AWS allows /16 to /28; smaller leaves no room for one subnet pair per AZ)",
+        )
     zones = reader.string_list("availabilityZones")
     if aws_enabled:
         if len(zones) < 2:
-            reader.problem("availabilityZones", list(zones),
-                           "needs at least 2 AZs (EKS requires subnets in two AZs; use 3 for high availability)")
+            reader.problem(
+                "availabilityZones",
+                list(zones),
+                "needs at least 2 AZs (EKS requires subnets in two AZs; use 3 for high availability)",
+            )
         if len(set(zones)) != len(zones):
             reader.problem("availabilityZones", list(zones), "lists an AZ more than once")
         if region:
-            reader.each("availabilityZones", zones,
-                        lambda zone: None if re.fullmatch(re.escape(region) + r"[a-z]", zone)
-                        else f"is not an AZ of aws:region {region} (e.g. {region}a)")
+            reader.each(
+                "availabilityZones",
+                zones,
+                lambda zone: (
+                    None
+                    if re.fullmatch(re.escape(region) + r"[a-z]", zone)
+                    else f"is not an AZ of aws:region {region} (e.g. {region}a)"
+                ),
+            )
+    if aws_enabled and not cidr_problem and len(zones) >= 2:
+        try:
+            plan_subnets(vpc_cidr, zones)
+        except ValueError:
+            reader.problem(
+                "vpcCidr",
+                vpc_cidr,
+                f"too small for {len(zones)} AZs (each needs a /28 public "
+                "subnet at least); use a larger block such as /20",
+            )
     nat: NatStrategy = reader.string("natGateways", allowed=("single", "perAz"))  # type: ignore[assignment]
     network = NetworkConfig(vpc_cidr, zones, nat, reader.boolean("flowLogs"))
 
@@ -367,9 +428,13 @@ def load(declared_keys: Sequence[str] | None = None) -> StackConfig:
     public_cidrs = reader.string_list("clusterPublicAccessCidrs")
     reader.each("clusterPublicAccessCidrs", public_cidrs, _check_cidr)
     admin_roles = reader.string_list("clusterAdminRoleArns")
-    reader.each("clusterAdminRoleArns", admin_roles,
-                lambda arn: None if _IAM_ROLE_ARN.match(arn) else "is not an IAM role ARN "
-                "(arn:aws:iam::<12-digit account>:role/<name>)")
+    reader.each(
+        "clusterAdminRoleArns",
+        admin_roles,
+        lambda arn: (
+            None if _IAM_ROLE_ARN.match(arn) else "is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)"
+        ),
+    )
     cluster = ClusterConfig(
         kubernetes_version=kubernetes_version,
         endpoint_public_access=reader.boolean("clusterEndpointPublicAccess"),
@@ -381,9 +446,15 @@ def load(declared_keys: Sequence[str] | None = None) -> StackConfig:
     )
 
     repositories = reader.string_list("ecrRepositories")
-    reader.each("ecrRepositories", repositories,
-                lambda name: None if _ECR_NAME.match(name) and len(name) <= 200
-                else "is not a valid ECR repository name (lowercase letters, digits, . _ - /)")
+    reader.each(
+        "ecrRepositories",
+        repositories,
+        lambda name: (
+            None
+            if _ECR_NAME.match(name) and len(name) <= 200
+            else "is not a valid ECR repository name (lowercase letters, digits, . _ - /)"
+        ),
+    )
     if "model-service" not in repositories:
         reader.problem("ecrRepositories", list(repositories), "must include model-service (the model image)")
     registry = RegistryConfig(repositories, reader.integer("ecrKeepImages", minimum=1, maximum=1000))
@@ -401,14 +472,22 @@ def load(declared_keys: Sequence[str] | None = None) -> StackConfig:
 
     problems = aws_reader.problems + reader.problems
     if problems:
-        raise ConfigError(
-            f"stack {stack!r} has {len(problems)} configuration problem(s):\n" + "\n".join(problems)
-        )
+        raise ConfigError(f"stack {stack!r} has {len(problems)} configuration problem(s):\n" + "\n".join(problems))
     return StackConfig(
-        project=PROJECT, stack=stack, aws_enabled=aws_enabled, region=region if aws_enabled else None,
-        owner=owner, cost_center=cost_center, log_retention_days=log_retention_days,
-        kube_context=kube_context, network=network, cluster=cluster, registry=registry,
-        artifacts=artifacts, alerting=alerting, grafana_admin_password=grafana_password,
+        project=PROJECT,
+        stack=stack,
+        aws_enabled=aws_enabled,
+        region=region if aws_enabled else None,
+        owner=owner,
+        cost_center=cost_center,
+        log_retention_days=log_retention_days,
+        kube_context=kube_context,
+        network=network,
+        cluster=cluster,
+        registry=registry,
+        artifacts=artifacts,
+        alerting=alerting,
+        grafana_admin_password=grafana_password,
     )
 
 
@@ -416,22 +495,23 @@ def _read_alerting(reader: _Reader) -> AlertingConfig:
     slack_channel = reader.string("alertSlackChannel")
     slack_webhook = reader.secret("alertSlackWebhookUrl")
     if slack_channel and slack_webhook is None:
-        reader.problem("alertSlackWebhookUrl", None,
-                       f"required because alertSlackChannel is set ({slack_channel})", secret=True)
+        reader.problem(
+            "alertSlackWebhookUrl", None, f"required because alertSlackChannel is set ({slack_channel})", secret=True
+        )
     email_to = reader.string("alertEmailTo")
     smarthost = reader.string("alertSmtpSmarthost")
     smtp_from = reader.string("alertSmtpFrom")
     smtp_password = reader.secret("alertSmtpPassword")
     if email_to:
         if smtp_password is None:
-            reader.problem("alertSmtpPassword", None, f"required because alertEmailTo is set ({email_to})",
-                           secret=True)
+            reader.problem("alertSmtpPassword", None, f"required because alertEmailTo is set ({email_to})", secret=True)
         if not re.fullmatch(r"[^\s:]+:\d{1,5}", smarthost):
             reader.problem("alertSmtpSmarthost", smarthost, "required as host:port because alertEmailTo is set")
         if "@" not in smtp_from:
             reader.problem("alertSmtpFrom", smtp_from, "required (an e-mail address) because alertEmailTo is set")
-    return AlertingConfig(slack_channel, slack_webhook, email_to, smarthost, smtp_from, smtp_password,
-                          reader.secret("alertWebhookUrl"))
+    return AlertingConfig(
+        slack_channel, slack_webhook, email_to, smarthost, smtp_from, smtp_password, reader.secret("alertWebhookUrl")
+    )
 
 
 @cache

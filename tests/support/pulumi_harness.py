@@ -87,8 +87,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return {}, None
 
 
-def stack_config(stack: str, overrides: Mapping[str, Any] | None = None,
-                 remove: tuple[str, ...] = ()) -> dict[str, Any]:
+def stack_config(
+    stack: str, overrides: Mapping[str, Any] | None = None, remove: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """Pulumi.yaml defaults merged with Pulumi.<stack>.yaml, then `overrides` (keys without namespace
     belong to the project), as the CLI merges them."""
     project = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
@@ -132,8 +133,13 @@ def cli_environment(config: Mapping[str, Any], secret_keys: tuple[str, ...] = ()
                 os.environ[key] = value
 
 
-def run_program(stack: str, overrides: Mapping[str, Any] | None = None, secrets: Mapping[str, str] | None = None,
-                remove: tuple[str, ...] = (), preview: bool = False) -> StackRun:
+def run_program(
+    stack: str,
+    overrides: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, str] | None = None,
+    remove: tuple[str, ...] = (),
+    preview: bool = False,
+) -> StackRun:
     """Run `__main__`'s program for `stack` under mocks; return the registered resources and outputs.
 
     `secrets` are set like `pulumi config set --secret` would; raises what the program raises.

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# System packages the test suite uses beyond Python (Debian/Ubuntu, as root or with sudo).
+# Idempotent: installs only what is missing.
+set -euo pipefail
+packages=()
+command -v make >/dev/null 2>&1 || packages+=(make)
+python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
+if [ ${#packages[@]} -gt 0 ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${packages[@]}"
+fi

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Run `pulumi up|preview|destroy` on one stack (STACK, default `local`), setting up what it needs:
+# the Pulumi CLI (pinned), a state backend and a secrets passphrase.
+#   - backend: PULUMI_BACKEND_URL if set; otherwise the local stack uses a file backend in
+#     .pulumi-state/, and dev/prod refuse to guess (state must be shared: see the README).
+#   - secrets: PULUMI_CONFIG_PASSPHRASE(_FILE) if set; otherwise the local stack generates a random
+#     passphrase into .pulumi-state/passphrase (mode 600, git-ignored).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PULUMI_VERSION=3.272.0
+action=${1:?usage: scripts/pulumi-stack.sh up|preview|destroy|refresh [pulumi flags...]}
+shift
+stack=${STACK:-local}
+
+if ! command -v pulumi >/dev/null 2>&1; then
+  if [ ! -x "$HOME/.pulumi/bin/pulumi" ]; then
+    echo "The Pulumi CLI is not installed: installing $PULUMI_VERSION with the official installer into ~/.pulumi"
+    curl -fsSL https://get.pulumi.com | sh -s -- --version "$PULUMI_VERSION"
+  fi
+  export PATH="$HOME/.pulumi/bin:$PATH"
+fi
+
+if [ -z "${PULUMI_BACKEND_URL:-}" ]; then
+  if [ "$stack" != local ]; then
+    echo "error: PULUMI_BACKEND_URL is not set. Stack '$stack' needs shared state, e.g." >&2
+    echo "  export PULUMI_BACKEND_URL='s3://<state-bucket>?region=us-east-1'   (or log in to Pulumi Cloud)" >&2
+    exit 2
+  fi
+  mkdir -p .pulumi-state
+  export PULUMI_BACKEND_URL="file://$PWD/.pulumi-state"
+fi
+
+if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
+  if [ "$stack" != local ]; then
+    echo "error: set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) for stack '$stack'," >&2
+    echo "  or use a KMS secrets provider: pulumi stack change-secrets-provider 'awskms://alias/<key>'" >&2
+    exit 2
+  fi
+  passphrase_file=.pulumi-state/passphrase
+  if [ ! -s "$passphrase_file" ]; then
+    (umask 077 && head -c 32 /dev/urandom | base64 > "$passphrase_file")
+    echo "Generated a passphrase for the local stack's secrets in $passphrase_file (keep it)."
+  fi
+  export PULUMI_CONFIG_PASSPHRASE_FILE="$PWD/$passphrase_file"
+fi
+
+pulumi stack select --create "$stack" --secrets-provider passphrase
+if [ "$action" = up ] && [ "$stack" = local ]; then
+  set -- --yes "$@"
+fi
+exec pulumi "$action" --stack "$stack" "$@"

@@ -1,0 +1,147 @@
+"""StackConfig: every stack file loads, and every kind of bad value stops the program with one
+message naming the key, the value and what is allowed."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from stacks.config import ConfigError
+from tests.support.pulumi_harness import run_program
+
+
+def problems_of(stack: str, **kwargs: object) -> str:
+    with pytest.raises(ConfigError) as caught:
+        run_program(stack, **kwargs)  # type: ignore[arg-type]
+    return str(caught.value)
+
+
+def test_dev_and_prod_differ_only_through_their_stack_files() -> None:
+    dev = run_program("dev")
+    prod = run_program("prod")
+    assert len(dev.outputs["privateSubnetIds"]) == 2
+    assert len(prod.outputs["privateSubnetIds"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "value", "allowed"),
+    [
+        (
+            {"systemNodeMinSize": 5, "systemNodeMaxSize": 3},
+            "systemNodeMinSize",
+            "5",
+            "must not exceed systemNodeMaxSize (3)",
+        ),
+        ({"workloadsNodeDesiredSize": 12}, "workloadsNodeDesiredSize", "12", "must lie between"),
+        (
+            {"workloadsNodeInstanceTypes": ["zz9.large"]},
+            "workloadsNodeInstanceTypes",
+            '"zz9.large"',
+            "unknown instance family 'zz9'",
+        ),
+        (
+            {"systemNodeInstanceTypes": ["m6i.hugeish"]},
+            "systemNodeInstanceTypes",
+            '"m6i.hugeish"',
+            "unknown size for family 'm6i'; allowed: ",
+        ),
+        (
+            {"systemNodeInstanceTypes": ["m6g.large", "m6i.large"]},
+            "systemNodeInstanceTypes",
+            "",
+            "mixes arm64 (Graviton) and x86_64",
+        ),
+        ({"availabilityZones": ["us-east-1a"]}, "availabilityZones", '["us-east-1a"]', "needs at least 2 AZs"),
+        (
+            {"availabilityZones": ["us-east-1a", "eu-west-1b"]},
+            "availabilityZones",
+            '"eu-west-1b"',
+            "is not an AZ of aws:region us-east-1",
+        ),
+        ({"vpcCidr": "10.0.0.0/33"}, "vpcCidr", '"10.0.0.0/33"', "not an IPv4 CIDR"),
+        ({"vpcCidr": "10.0.0.1/16"}, "vpcCidr", '"10.0.0.1/16"', "has host bits set"),
+        ({"vpcCidr": "10.0.0.0/26"}, "vpcCidr", '"10.0.0.0/26"', "prefix must be /16 to /24"),
+        (
+            {"vpcCidr": "10.0.0.0/24", "availabilityZones": [f"us-east-1{z}" for z in "abcd"]},
+            "vpcCidr",
+            '"10.0.0.0/24"',
+            "too small for 4 AZs",
+        ),
+        ({"clusterPublicAccessCidrs": ["office"]}, "clusterPublicAccessCidrs", '"office"', "not an IPv4 CIDR"),
+        ({"natGateways": "double"}, "natGateways", '"double"', "must be one of single, perAz"),
+        ({"workloadsCapacityType": "spot"}, "workloadsCapacityType", '"spot"', "must be one of ON_DEMAND, SPOT"),
+        ({"logRetentionDays": 10}, "logRetentionDays", "10", "CloudWatch accepts only 1, 3, 5, 7, 14"),
+        (
+            {"ecrRepositories": ["Model_Service"]},
+            "ecrRepositories",
+            '"Model_Service"',
+            "is not a valid ECR repository name",
+        ),
+        ({"ecrRepositories": ["other"]}, "ecrRepositories", '["other"]', "must include model-service"),
+        ({"ecrKeepImages": 0}, "ecrKeepImages", "0", "must be at least 1"),
+        ({"kubernetesVersion": "latest"}, "kubernetesVersion", '"latest"', "must be a minor version"),
+        ({"clusterAdminRoleArns": ["admin"]}, "clusterAdminRoleArns", '"admin"', "is not an IAM role ARN"),
+        ({"systemNodeMinSize": "two"}, "systemNodeMinSize", '"two"', "must be a whole number"),
+        ({"flowLogs": "yes"}, "flowLogs", '"yes"', "must be true or false"),
+        ({"aws:region": "us-east-9"}, "aws:region", '"us-east-9"', "unknown AWS region"),
+    ],
+)
+def test_invalid_value_names_key_value_and_what_is_allowed(
+    overrides: dict[str, object], key: str, value: str, allowed: str
+) -> None:
+    message = problems_of("prod", overrides=overrides)
+    full_key = key if ":" in key else f"mlops-platform:{key}"
+    line = next((line for line in message.splitlines() if line.startswith(f"- {full_key} = ")), None)
+    assert line is not None, message
+    assert value in line
+    assert allowed in line
+    assert "--stack prod" in message
+
+
+def test_missing_region_is_reported_for_an_aws_stack() -> None:
+    message = problems_of("dev", remove=("aws:region",))
+    assert "- aws:region = (not set): required when awsEnabled is true" in message
+
+
+def test_slack_channel_without_its_webhook_secret_is_a_missing_required_secret() -> None:
+    message = problems_of("prod", overrides={"alertSlackChannel": "#ml-alerts"})
+    assert "- mlops-platform:alertSlackWebhookUrl = (not set): required because alertSlackChannel is set" in message
+    assert "pulumi config set --secret mlops-platform:alertSlackWebhookUrl" in message
+
+
+def test_email_receiver_needs_password_secret_smarthost_and_sender() -> None:
+    message = problems_of("dev", overrides={"alertEmailTo": "oncall@example.com"})
+    assert "mlops-platform:alertSmtpPassword = (not set)" in message
+    assert "mlops-platform:alertSmtpSmarthost" in message
+    assert "mlops-platform:alertSmtpFrom" in message
+
+
+def test_a_secret_stored_in_plain_text_is_refused_without_echoing_it() -> None:
+    message = problems_of("dev", overrides={"alertWebhookUrl": "https://hooks.example.com/T0K3N"})
+    assert "alertWebhookUrl" in message and "plain text" in message
+    assert "T0K3N" not in message
+
+
+def test_secrets_given_as_secrets_are_accepted_and_stay_secret() -> None:
+    run = run_program(
+        "dev",
+        overrides={"alertSlackChannel": "#ml-alerts"},
+        secrets={"alertSlackWebhookUrl": "https://hooks.example.com/T0K3N"},
+    )
+    assert run.outputs["stack"] == "dev"
+
+
+def test_unknown_key_is_reported_with_a_suggestion() -> None:
+    message = problems_of("dev", overrides={"vpcCdir": "10.0.0.0/16"})
+    assert "- mlops-platform:vpcCdir: unknown key; did you mean vpcCidr?" in message
+
+
+def test_every_problem_is_listed_in_one_message() -> None:
+    message = problems_of("prod", overrides={"vpcCidr": "nope", "natGateways": "none", "ecrKeepImages": 0})
+    assert re.search(r"has 3 configuration problem\(s\)", message)
+
+
+def test_local_stack_needs_no_aws_settings() -> None:
+    run = run_program("local", remove=("aws:region",))
+    assert run.outputs == {"stack": "local", "awsEnabled": False}

@@ -1,0 +1,112 @@
+"""Whole stacks under mocks: the output contract, tags, and what the local stack leaves out."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.pulumi_harness import REPO, StackRun, run_program
+
+# The contract CI jobs read with `pulumi stack output --json`. Renaming or dropping one breaks
+# them: change this list only together with the README's outputs table and a release note.
+COMMON_OUTPUTS = {"stack", "awsEnabled"}
+AWS_OUTPUTS = {
+    "region",
+    "vpcId",
+    "privateSubnetIds",
+    "clusterName",
+    "kubeconfig",
+    "oidcProviderArn",
+    "ecrRepositoryUrls",
+    "modelServiceRepositoryUrl",
+    "bucketNames",
+    "datasetsBucket",
+    "modelsBucket",
+    "logsBucket",
+    "captureBucket",
+    "artifactsKmsKeyArn",
+}
+SECRET_OUTPUTS = {"kubeconfig"}
+
+
+@pytest.fixture(scope="module", params=["local", "dev", "prod"])
+def run(request: pytest.FixtureRequest) -> StackRun:
+    return run_program(request.param)
+
+
+def test_outputs_match_the_contract(run: StackRun) -> None:
+    expected = COMMON_OUTPUTS | (AWS_OUTPUTS if run.outputs["awsEnabled"] else set())
+    assert set(run.outputs) == expected
+    assert run.secret_outputs == (SECRET_OUTPUTS & expected)
+
+
+def test_local_stack_creates_no_aws_resource() -> None:
+    run = run_program("local")
+    assert not [r for r in run.resources if r.type.startswith(("aws:", "eks:", "pulumi:providers:aws"))]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_aws_resource_goes_through_the_tagging_provider(stack: str) -> None:
+    run = run_program(stack)
+    provider = run.one("pulumi:providers:aws")
+    tags = json.loads(provider.inputs["defaultTags"])["tags"]
+    assert tags == {
+        "project": "mlops-platform",
+        "stack": stack,
+        "owner": "platform-team",
+        "cost-center": "mlops",
+        "managed-by": "pulumi",
+    }
+    aws_resources = [r for r in run.resources if r.type.startswith("aws:")]
+    assert aws_resources
+    # A provider reference is "<provider URN>::<provider id>"; the URN ends in type::name.
+    untagged = [r.name for r in aws_resources if not (r.provider or "").endswith("$pulumi:providers:aws::aws::aws-id")]
+    assert untagged == []
+
+
+def test_components_use_their_type_tokens() -> None:
+    run = run_program("dev")
+    tokens = {r.type for r in run.resources if r.type.startswith("mlops:")}
+    assert tokens == {
+        "mlops:network:Network",
+        "mlops:cluster:Cluster",
+        "mlops:registry:Registry",
+        "mlops:storage:ArtifactStore",
+    }
+
+
+def _readme_table(heading: str) -> list[list[str]]:
+    """The first Markdown table under `heading` in the README, without its header rows."""
+    section = (REPO / "README.md").read_text().split(heading, 1)[1]
+    lines = section.splitlines()
+    start = next(index for index, line in enumerate(lines) if line.startswith("|"))
+    table = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        table.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    return table[2:]
+
+
+def test_readme_documents_every_output() -> None:
+    documented = {re.sub(r"`", "", row[0]) for row in _readme_table("## Stack outputs")}
+    assert documented == COMMON_OUTPUTS | AWS_OUTPUTS
+
+
+def test_readme_documents_every_config_key_with_its_type_and_default() -> None:
+    project = yaml.safe_load(Path(REPO / "Pulumi.yaml").read_text())["config"]
+    rows = {re.sub(r"`", "", row[0]): row for row in _readme_table("## Configuration")}
+    from stacks.config import SECRET_KEYS
+
+    assert set(rows) == set(project) | set(SECRET_KEYS) | {"aws:region"}
+    for key, spec in project.items():
+        assert rows[key][1] == spec["type"], key
+        default = spec["default"]
+        shown = default if isinstance(default, str) and default else json.dumps(default)
+        assert rows[key][2].strip("`") == shown, key
+    for key in SECRET_KEYS:
+        assert rows[key][1] == "secret", key
