@@ -13,7 +13,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[infra,service,dev]'
+	$(BIN)/pip install --quiet -e '.[infra,service,train,dev]'
 	touch $(STAMP)
 
 setup: $(STAMP) ## create .venv with everything the program, the service and the tests need

@@ -1,0 +1,418 @@
+"""The ASGI application: Open Inference Protocol, SageMaker contract, metrics and feedback.
+
+Written against the bare ASGI interface rather than a framework: the service has a dozen fixed
+routes, and the inference path is hot enough that a router's per-request cost shows in the
+benchmark (bench/). Routing, body limits and error mapping live here; parsing lives in
+`protocol`, batching in `batching`, metrics in `metrics`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import itertools
+import logging
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+import orjson
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from model_service.artifact import LoadedModel, ModelLoadError, load_model, resolve_model_dir
+from model_service.batching import MicroBatcher
+from model_service.logs import AccessLog
+from model_service.metrics import ServiceMetrics
+from model_service.protocol import InputError, parse_csv, parse_json, parse_sagemaker_json, parse_v2_request
+from model_service.settings import Settings
+
+log = logging.getLogger("model_service")
+
+JSON = b"application/json"
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Response = tuple[int, bytes, bytes]
+
+ROUTE_LIVE = "/v2/health/live"
+ROUTE_READY = "/v2/health/ready"
+ROUTE_SERVER = "/v2"
+ROUTE_MODEL = "/v2/models/{name}"
+ROUTE_MODEL_READY = "/v2/models/{name}/ready"
+ROUTE_INFER = "/v2/models/{name}/infer"
+ROUTE_PING = "/ping"
+ROUTE_INVOCATIONS = "/invocations"
+ROUTE_METRICS = "/metrics"
+ROUTE_FEEDBACK = "/feedback"
+ROUTE_OTHER = "other"
+ROUTES = (ROUTE_LIVE, ROUTE_READY, ROUTE_SERVER, ROUTE_MODEL, ROUTE_MODEL_READY, ROUTE_INFER, ROUTE_PING,
+          ROUTE_INVOCATIONS, ROUTE_METRICS, ROUTE_FEEDBACK, ROUTE_OTHER)
+
+
+class ClientDisconnected(Exception):
+    """The client went away before sending its whole body."""
+
+
+def _error(status: int, message: str, **extra: Any) -> Response:
+    return status, orjson.dumps({"error": message, **extra}), JSON
+
+
+def _json(document: Any, status: int = 200) -> Response:
+    return status, orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY), JSON
+
+
+class FeedbackStore:
+    """Predictions of recent requests by request id, oldest forgotten first, so that a true
+    label sent later can be scored."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def remember(self, request_id: str, predicted: np.ndarray) -> None:
+        if self.capacity == 0:
+            return
+        self._items[request_id] = predicted
+        if len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+    def take(self, request_id: str) -> np.ndarray | None:
+        return self._items.pop(request_id, None)
+
+
+class ModelServer:
+    """ASGI callable; one instance serves one model."""
+
+    def __init__(self, settings: Settings, access_log: AccessLog | None = None) -> None:
+        self.settings = settings
+        self.metrics = ServiceMetrics(ROUTES)
+        self.access_log = access_log or AccessLog(enabled=settings.access_log)
+        self.feedback = FeedbackStore(settings.feedback_capacity)
+        self.model: LoadedModel | None = None
+        self.batcher: MicroBatcher | None = None
+        self.load_error: str | None = None
+        self.shutting_down = False
+        self._loading: asyncio.Task[None] | None = None
+        self._id_prefix = os.urandom(4).hex()
+        self._id_counter = itertools.count(1)
+        self._static: dict[str, tuple[str, str, Callable[..., Awaitable[Response]]]] = {
+            ROUTE_LIVE: (ROUTE_LIVE, "GET", self._live),
+            ROUTE_READY: (ROUTE_READY, "GET", self._ready),
+            ROUTE_SERVER: (ROUTE_SERVER, "GET", self._server_metadata),
+            ROUTE_PING: (ROUTE_PING, "GET", self._ping),
+            ROUTE_INVOCATIONS: (ROUTE_INVOCATIONS, "POST", self._invocations),
+            ROUTE_METRICS: (ROUTE_METRICS, "GET", self._metrics),
+            ROUTE_FEEDBACK: (ROUTE_FEEDBACK, "POST", self._feedback),
+        }
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                # Load in the background: liveness answers at once, readiness once the model is in.
+                self._loading = asyncio.create_task(self.load())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.shutting_down = True
+                self.access_log.flush()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def load(self) -> None:
+        settings = self.settings
+        try:
+            directory = await asyncio.to_thread(resolve_model_dir, settings.model_dir, settings.model_uri or None,
+                                                settings.model_workdir)
+            model = await asyncio.to_thread(load_model, directory)
+        except ModelLoadError as error:
+            self.load_error = str(error)
+            log.error("model not loaded", extra={"error": self.load_error})
+            return
+        self.batcher = MicroBatcher(model.predict_proba, settings.max_batch_size,
+                                    settings.max_batch_wait_ms / 1000, self._observe_batch)
+        self.metrics.model_loaded(model)
+        self.model = model
+        gc.collect()
+        gc.freeze()  # the model and start-up objects never need scanning again
+        log.info("model loaded", extra={"model_name": model.name, "model_version": model.version,
+                                        "trained_at": model.trained_at, "source": str(directory)})
+
+    def _observe_batch(self, rows: np.ndarray, probabilities: np.ndarray, seconds: float) -> None:
+        labels = probabilities.argmax(axis=1)
+        self.metrics.observe_batch(rows, labels, probabilities.max(axis=1), seconds)
+
+    # -- HTTP plumbing -------------------------------------------------------------------------
+
+    def _route(self, method: str, path: str) -> tuple[str, Callable[..., Awaitable[Response]] | None, Any]:
+        static = self._static.get(path)
+        if static is not None:
+            route, allowed, handler = static
+            return route, handler if method == allowed else None, allowed
+        parts = path.split("/")
+        if len(parts) >= 4 and parts[1] == "v2" and parts[2] == "models":
+            name, rest = parts[3], parts[4:]
+            version = None
+            if len(rest) >= 2 and rest[0] == "versions":
+                version, rest = rest[1], rest[2:]
+            action = rest[0] if len(rest) == 1 else ("" if not rest else None)
+            table = {"": (ROUTE_MODEL, "GET", self._model_metadata), "ready": (ROUTE_MODEL_READY, "GET", self._model_ready),
+                     "infer": (ROUTE_INFER, "POST", self._infer)}
+            if action in table:
+                route, allowed, handler = table[action]
+                return route, handler if method == allowed else None, (allowed, name, version)
+        return ROUTE_OTHER, None, None
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        method = scope["method"]
+        route, handler, params = self._route(method, scope["path"])
+        request_id = None
+        content_type = b""
+        for key, value in scope["headers"]:
+            if key == b"x-request-id":
+                request_id = value.decode("latin-1")[:128]
+            elif key == b"content-type":
+                content_type = value
+        if not request_id:
+            request_id = f"{self._id_prefix}-{next(self._id_counter):x}"
+        request = _Request(scope, receive, request_id, content_type, self.settings.max_body_bytes)
+        self.metrics.in_flight.inc()
+        extra_headers: list[tuple[bytes, bytes]] = []
+        try:
+            if handler is None:
+                if route == ROUTE_OTHER:
+                    status, body, media = _error(404, f"no route {method} {scope['path']}")
+                else:
+                    allowed = params[0] if isinstance(params, tuple) else params
+                    status, body, media = _error(405, f"{method} is not allowed here; use {allowed}")
+                    extra_headers.append((b"allow", allowed.encode()))
+            else:
+                status, body, media = await handler(request, params)
+        except InputError as error:
+            if error.status < 500:  # 503 "not ready" is the server's state, not bad input
+                self.metrics.validation_failure(error.reason)
+            status, body, media = _error(error.status, error.message, reason=error.reason)
+        except ClientDisconnected:
+            status, body, media = 499, b"", JSON
+        except Exception:
+            log.exception("request failed", extra={"request_id": request.request_id, "route": route})
+            status, body, media = _error(500, "internal error; the request id is in the logs",
+                                         request_id=request.request_id)
+        finally:
+            self.metrics.in_flight.dec()
+        if status != 499:
+            await send({"type": "http.response.start", "status": status, "headers": [
+                (b"content-type", media), (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request.request_id.encode("latin-1")), *extra_headers,
+            ]})
+            await send({"type": "http.response.body", "body": body})
+        elapsed = time.perf_counter() - started
+        self.metrics.observe_request(route, status, elapsed)
+        if self.access_log.enabled:
+            entry = {"level": "info", "message": "request", "request_id": request.request_id, "method": method,
+                     "route": route, "status": status, "latency_ms": round(elapsed * 1000, 3),
+                     "model_version": self.model.version if self.model else None}
+            if request.rows is not None:
+                entry["rows"] = len(request.rows)
+                if self.settings.log_features:
+                    entry["features"] = request.rows.tolist()
+            self.access_log.write(entry)
+
+    # -- handlers ------------------------------------------------------------------------------
+
+    def _require_model(self, name: str | None = None, version: str | None = None) -> LoadedModel:
+        model = self.model
+        if model is None:
+            raise InputError(503, "model_not_ready", "the model is not loaded yet" +
+                             (f": {self.load_error}" if self.load_error else ""))
+        if name is not None and name != model.name:
+            raise InputError(404, "unknown_model", f"model {name!r} not found; this server serves {model.name!r}")
+        if version is not None and version != model.version:
+            raise InputError(404, "unknown_model", f"version {version!r} of {model.name!r} not found; "
+                                                   f"this server serves {model.version!r}")
+        return model
+
+    async def _live(self, request: _Request, _: Any) -> Response:
+        return _json({"live": True})
+
+    async def _ready(self, request: _Request, _: Any) -> Response:
+        ready = self.model is not None and not self.shutting_down
+        body: dict[str, Any] = {"ready": ready}
+        if self.load_error:
+            body["error"] = self.load_error
+        return _json(body, 200 if ready else 503)
+
+    async def _ping(self, request: _Request, _: Any) -> Response:
+        return await self._ready(request, _)
+
+    async def _server_metadata(self, request: _Request, _: Any) -> Response:
+        from model_service import __version__
+
+        return _json({"name": "model-service", "version": __version__, "extensions": []})
+
+    async def _model_metadata(self, request: _Request, params: tuple[str, str, str | None]) -> Response:
+        model = self._require_model(params[1], params[2])
+        return _json({
+            "name": model.name,
+            "versions": [model.version],
+            "platform": "onnxruntime_onnx",
+            "inputs": [{"name": "input-0", "datatype": "FP64", "shape": [-1, model.feature_count],
+                        "parameters": {"feature_names": list(model.feature_names)}}],
+            "outputs": [
+                {"name": "label", "datatype": "INT64", "shape": [-1]},
+                {"name": "class_name", "datatype": "BYTES", "shape": [-1]},
+                {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(model.class_names)]},
+            ],
+            "parameters": {"trained_at": model.trained_at, "class_names": list(model.class_names)},
+        })
+
+    async def _model_ready(self, request: _Request, params: tuple[str, str, str | None]) -> Response:
+        if self.model is None:
+            return _json({"name": params[1], "ready": False}, 503)
+        model = self._require_model(params[1], params[2])
+        return _json({"name": model.name, "ready": not self.shutting_down}, 503 if self.shutting_down else 200)
+
+    async def _predict(self, request: _Request, model: LoadedModel, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        assert self.batcher is not None
+        request.rows = rows
+        probabilities = await self.batcher.submit(rows)
+        labels = probabilities.argmax(axis=1)
+        self.feedback.remember(request.request_id, labels)
+        return labels, probabilities
+
+    async def _infer(self, request: _Request, params: tuple[str, str, str | None]) -> Response:
+        model = self._require_model(params[1], params[2])
+        request.require_json()
+        rows, body_id = parse_v2_request(parse_json(await request.body()), model.feature_count,
+                                         self.settings.max_rows_per_request)
+        if body_id:
+            request.request_id = body_id
+        labels, probabilities = await self._predict(request, model, rows)
+        count = len(rows)
+        return _json({
+            "model_name": model.name,
+            "model_version": model.version,
+            "id": request.request_id,
+            "outputs": [
+                {"name": "label", "datatype": "INT64", "shape": [count], "data": labels},
+                {"name": "class_name", "datatype": "BYTES", "shape": [count],
+                 "data": [model.class_names[i] for i in labels.tolist()]},
+                {"name": "probabilities", "datatype": "FP64", "shape": [count, len(model.class_names)],
+                 "data": probabilities.ravel()},
+            ],
+        })
+
+    async def _invocations(self, request: _Request, _: Any) -> Response:
+        model = self._require_model()
+        media = request.media_type()
+        if media == b"text/csv":
+            rows = parse_csv(await request.body(), model.feature_count, self.settings.max_rows_per_request)
+        elif media == b"application/json":
+            rows = parse_sagemaker_json(parse_json(await request.body()), model.feature_count,
+                                        self.settings.max_rows_per_request)
+        else:
+            raise InputError(415, "content_type", f"content type {media.decode('latin-1')!r} is not supported; "
+                                                  "send application/json or text/csv")
+        labels, probabilities = await self._predict(request, model, rows)
+        return _json({
+            "model_name": model.name,
+            "model_version": model.version,
+            "id": request.request_id,
+            "predictions": [
+                {"label": model.class_names[label], "label_index": label, "confidence": max(probs),
+                 "probabilities": probs}
+                for label, probs in zip(labels.tolist(), probabilities.tolist(), strict=True)
+            ],
+        })
+
+    async def _feedback(self, request: _Request, _: Any) -> Response:
+        model = self._require_model()
+        request.require_json()
+        document = parse_json(await request.body())
+        if not isinstance(document, dict) or not isinstance(document.get("request_id"), str):
+            raise InputError(400, "schema", 'expected {"request_id": "...", "label": <class>} or "labels": [...]')
+        labels = document.get("labels", [document["label"]] if "label" in document else None)
+        if not isinstance(labels, list) or not labels:
+            raise InputError(400, "bad_label", 'give the true class as "label" (one row) or "labels" (one per row)')
+        truth = [self._class_index(model, label) for label in labels]
+        predicted = self.feedback.take(document["request_id"])
+        if predicted is None:
+            raise InputError(404, "unknown_request_id", f"no prediction remembered for request id "
+                             f"{document['request_id']!r} (never served, already labelled, or forgotten after "
+                             f"{self.settings.feedback_capacity} newer requests)")
+        if len(truth) != len(predicted):
+            self.feedback.remember(document["request_id"], predicted)
+            raise InputError(400, "bad_label", f"{len(truth)} labels for a request of {len(predicted)} rows")
+        correct = int(np.sum(np.asarray(truth) == predicted))
+        if correct:
+            self.metrics.feedback_outcome(True, correct)
+        if len(truth) - correct:
+            self.metrics.feedback_outcome(False, len(truth) - correct)
+        return _json({"request_id": document["request_id"], "labelled": len(truth), "correct": correct})
+
+    @staticmethod
+    def _class_index(model: LoadedModel, label: Any) -> int:
+        if type(label) is int and 0 <= label < len(model.class_names):
+            return label
+        if isinstance(label, str) and label in model.class_names:
+            return model.class_names.index(label)
+        raise InputError(400, "bad_label", f"label {label!r} is not a class of the model: use 0-"
+                                           f"{len(model.class_names) - 1} or one of {list(model.class_names)}")
+
+    async def _metrics(self, request: _Request, _: Any) -> Response:
+        return 200, generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST.encode()
+
+
+class _Request:
+    """What handlers need of one request: its body (size-limited), media type and id."""
+
+    __slots__ = ("_receive", "content_type", "max_body_bytes", "request_id", "rows", "scope")
+
+    def __init__(self, scope: Scope, receive: Receive, request_id: str, content_type: bytes,
+                 max_body_bytes: int) -> None:
+        self.scope = scope
+        self._receive = receive
+        self.request_id = request_id
+        self.content_type = content_type
+        self.max_body_bytes = max_body_bytes
+        self.rows: np.ndarray | None = None
+
+    def media_type(self) -> bytes:
+        return self.content_type.split(b";", 1)[0].strip().lower()
+
+    def require_json(self) -> None:
+        media = self.media_type()
+        if media != JSON:
+            shown = media.decode("latin-1") or "none"
+            raise InputError(415, "content_type", f"content type {shown!r} is not supported; send application/json")
+
+    async def body(self) -> bytes:
+        limit = self.max_body_bytes
+        for key, value in self.scope["headers"]:
+            if key == b"content-length" and value.isdigit() and int(value) > limit:
+                raise InputError(413, "body_too_large", f"body of {int(value)} bytes exceeds the limit of {limit} "
+                                                        "(MAX_BODY_BYTES)")
+        chunks = []
+        size = 0
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise InputError(413, "body_too_large", f"body exceeds the limit of {limit} bytes (MAX_BODY_BYTES)")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)

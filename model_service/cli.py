@@ -1,0 +1,94 @@
+"""`model-service train` and `model-service serve`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from model_service.settings import Settings, SettingsError
+
+EXIT_QUALITY_GATE = 3
+
+
+def _train(args: argparse.Namespace) -> int:
+    from model_service.training import QualityGateError, TrainingOptions, train, upload
+
+    options = TrainingOptions(output=args.output, model_name=args.name, seed=args.seed, test_size=args.test_size,
+                              min_accuracy=args.min_accuracy, bins=args.bins)
+    try:
+        artifact = train(options)
+    except QualityGateError as error:
+        print(f"quality gate failed: {error}", file=sys.stderr)
+        return EXIT_QUALITY_GATE
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {artifact}")
+    if args.upload:
+        for uri in upload(artifact, args.upload):
+            print(f"uploaded {uri}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from model_service.app import ModelServer
+    from model_service.logs import configure_logging
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    log_config = configure_logging(settings.log_level)
+    try:
+        import uvloop  # noqa: F401
+
+        loop = "uvloop"
+    except ImportError:
+        loop = "asyncio"
+    config = uvicorn.Config(
+        ModelServer(settings),
+        host=settings.host,
+        port=settings.port,
+        loop=loop,
+        http="httptools",
+        lifespan="on",
+        access_log=False,  # the app writes its own JSON access log
+        log_config=log_config,
+        timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
+        server_header=False,
+    )
+    logging.getLogger("model_service").info("starting", extra={"port": settings.port,
+                                                               "model_dir": str(settings.model_dir)})
+    uvicorn.Server(config).run()
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="model-service", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train the wine classifier and write a versioned artifact")
+    train.add_argument("--output", type=Path, default=Path("artifacts/model"),
+                       help="directory that receives <version>/ and the `latest` link (default: artifacts/model)")
+    train.add_argument("--name", default="wine-classifier", help="model name served under /v2/models/<name>")
+    train.add_argument("--seed", type=int, default=42, help="random seed for the split and the estimator")
+    train.add_argument("--test-size", type=float, default=0.25, help="held-out share for evaluation")
+    train.add_argument("--min-accuracy", type=float, default=0.9,
+                       help="quality gate: refuse to write a model below this held-out accuracy")
+    train.add_argument("--bins", type=int, default=8, help="drift bins per feature (training quantiles)")
+    train.add_argument("--upload", metavar="s3://bucket/prefix", help="also upload the artifact to S3")
+    train.set_defaults(run=_train)
+
+    serve = commands.add_parser("serve", help="serve a model (settings from environment variables)")
+    serve.set_defaults(run=_serve)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.run(args))

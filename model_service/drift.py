@@ -1,0 +1,117 @@
+"""Drift reference and live binning.
+
+At training time each feature gets bin edges at its training quantiles and the share of training
+rows in each bin. At serving time every row is counted into the same bins; Prometheus compares the
+live shares with the reference shares (Population Stability Index) and the cumulative counts with
+the reference CDF (binned Kolmogorov-Smirnov distance). `psi` and `ks_distance` here are the
+reference implementations of the recording rules, used by the tests to check them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+# Floor for empty bins in the PSI (ln(0) is undefined); the recording rules use the same value.
+PSI_FLOOR = 1e-4
+DEFAULT_BINS = 8
+
+
+@dataclass(frozen=True)
+class FeatureReference:
+    name: str
+    # Interior cut points, ascending; bin i holds values in (edges[i-1], edges[i]]; the last bin is open.
+    edges: tuple[float, ...]
+    shares: tuple[float, ...]
+
+    @property
+    def bin_count(self) -> int:
+        return len(self.edges) + 1
+
+
+@dataclass(frozen=True)
+class DriftReference:
+    features: tuple[FeatureReference, ...]
+    class_shares: Mapping[str, float]
+    rows: int
+
+    @classmethod
+    def fit(cls, data: np.ndarray, feature_names: Sequence[str], predicted: Sequence[str],
+            bins: int = DEFAULT_BINS) -> DriftReference:
+        """Reference from training rows: quantile edges per feature (duplicates merged, so a
+        feature with few distinct values gets fewer bins) and the predicted-class distribution."""
+        if not 2 <= bins <= 20:
+            raise ValueError(f"bins must be between 2 and 20, got {bins}")
+        features = []
+        quantiles = np.linspace(0, 1, bins + 1)[1:-1]
+        for column, name in enumerate(feature_names):
+            values = data[:, column]
+            edges = np.unique(np.quantile(values, quantiles))
+            counts = np.bincount(np.searchsorted(edges, values, side="left"), minlength=len(edges) + 1)
+            features.append(FeatureReference(name, tuple(float(e) for e in edges),
+                                             tuple(float(c) for c in counts / len(values))))
+        labels, counts = np.unique(np.asarray(predicted), return_counts=True)
+        class_shares = {str(label): float(count) / len(predicted) for label, count in zip(labels, counts, strict=True)}
+        return cls(tuple(features), class_shares, len(data))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "features": [{"name": f.name, "edges": list(f.edges), "shares": list(f.shares)} for f in self.features],
+            "class_shares": dict(self.class_shares),
+        }
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> DriftReference:
+        features = tuple(
+            FeatureReference(item["name"], tuple(map(float, item["edges"])), tuple(map(float, item["shares"])))
+            for item in document["features"]
+        )
+        for feature in features:
+            if len(feature.shares) != feature.bin_count or list(feature.edges) != sorted(feature.edges):
+                raise ValueError(f"drift reference for {feature.name!r} is inconsistent: "
+                                 f"{len(feature.edges)} edges need {len(feature.edges) + 1} shares, ascending edges")
+        return cls(features, dict(document["class_shares"]), int(document["rows"]))
+
+
+class BinCounter:
+    """Counts rows per feature and bin, vectorised over a whole batch."""
+
+    def __init__(self, reference: DriftReference) -> None:
+        self.reference = reference
+        width = max(f.bin_count - 1 for f in reference.features)
+        # Pad every feature's edges to one width with +inf so one comparison bins all features.
+        self._edges = np.full((len(reference.features), width), np.inf)
+        for index, feature in enumerate(reference.features):
+            self._edges[index, : len(feature.edges)] = feature.edges
+        self._feature_index = np.arange(len(reference.features))
+        self.counts = np.zeros((len(reference.features), width + 1), dtype=np.int64)
+        self.sums = np.zeros(len(reference.features))
+
+    def add(self, rows: np.ndarray) -> None:
+        # bin = number of edges strictly below the value, i.e. (edge_{i-1}, edge_i] as in DriftReference.fit.
+        bins = (rows[:, :, None] > self._edges[None, :, :]).sum(axis=2)
+        np.add.at(self.counts, (np.broadcast_to(self._feature_index, bins.shape), bins), 1)
+        self.sums += rows.sum(axis=0)
+
+
+def psi(live_counts: Sequence[float], reference_shares: Sequence[float], floor: float = PSI_FLOOR) -> float:
+    """Population Stability Index of live bin counts against reference shares."""
+    live = np.asarray(live_counts, dtype=float)
+    total = live.sum()
+    if total == 0:
+        return 0.0
+    actual = np.maximum(live / total, floor)
+    expected = np.maximum(np.asarray(reference_shares, dtype=float), floor)
+    return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
+def ks_distance(live_counts: Sequence[float], reference_shares: Sequence[float]) -> float:
+    """Binned Kolmogorov-Smirnov distance: the largest gap between the live and reference CDFs."""
+    live = np.asarray(live_counts, dtype=float)
+    if live.sum() == 0:
+        return 0.0
+    return float(np.max(np.abs(np.cumsum(live) / live.sum() - np.cumsum(reference_shares))))
