@@ -23,7 +23,7 @@ import orjson
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from model_service.artifact import LoadedModel, ModelLoadError, load_model, resolve_model_dir
-from model_service.batching import MicroBatcher
+from model_service.batching import MicroBatcher, Result
 from model_service.logs import AccessLog
 from model_service.metrics import ServiceMetrics
 from model_service.protocol import InputError, parse_csv, parse_json, parse_sagemaker_json, parse_v2_request
@@ -61,7 +61,7 @@ def _error(status: int, message: str, **extra: Any) -> Response:
 
 
 def _json(document: Any, status: int = 200) -> Response:
-    return status, orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY), JSON
+    return status, orjson.dumps(document), JSON
 
 
 class FeedbackStore:
@@ -70,16 +70,16 @@ class FeedbackStore:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._items: OrderedDict[str, list[int]] = OrderedDict()
 
-    def remember(self, request_id: str, predicted: np.ndarray) -> None:
+    def remember(self, request_id: str, predicted: list[int]) -> None:
         if self.capacity == 0:
             return
         self._items[request_id] = predicted
         if len(self._items) > self.capacity:
             self._items.popitem(last=False)
 
-    def take(self, request_id: str) -> np.ndarray | None:
+    def take(self, request_id: str) -> list[int] | None:
         return self._items.pop(request_id, None)
 
 
@@ -98,6 +98,7 @@ class ModelServer:
         self._loading: asyncio.Task[None] | None = None
         self._id_prefix = os.urandom(4).hex()
         self._id_counter = itertools.count(1)
+        self._routes: dict[tuple[str, str], tuple[str, Callable[..., Awaitable[Response]] | None, Any]] = {}
         self._static: dict[str, tuple[str, str, Callable[..., Awaitable[Response]]]] = {
             ROUTE_LIVE: (ROUTE_LIVE, "GET", self._live),
             ROUTE_READY: (ROUTE_READY, "GET", self._ready),
@@ -139,8 +140,8 @@ class ModelServer:
             self.load_error = str(error)
             log.error("model not loaded", extra={"error": self.load_error})
             return
-        self.batcher = MicroBatcher(model.predict_proba, settings.max_batch_size,
-                                    settings.max_batch_wait_ms / 1000, self._observe_batch)
+        self.batcher = MicroBatcher(model.predict_proba, model.feature_count, settings.max_batch_size,
+                                    settings.max_batch_wait_ms / 1000, self.metrics.observe_batch)
         self.metrics.model_loaded(model)
         self.model = model
         gc.collect()
@@ -148,13 +149,18 @@ class ModelServer:
         log.info("model loaded", extra={"model_name": model.name, "model_version": model.version,
                                         "trained_at": model.trained_at, "source": str(directory)})
 
-    def _observe_batch(self, rows: np.ndarray, probabilities: np.ndarray, seconds: float) -> None:
-        labels = probabilities.argmax(axis=1)
-        self.metrics.observe_batch(rows, labels, probabilities.max(axis=1), seconds)
-
     # -- HTTP plumbing -------------------------------------------------------------------------
 
     def _route(self, method: str, path: str) -> tuple[str, Callable[..., Awaitable[Response]] | None, Any]:
+        key = (method, path)
+        found = self._routes.get(key)
+        if found is None:
+            found = self._resolve(method, path)
+            if len(self._routes) < 4096:  # paths come from clients: bound the cache
+                self._routes[key] = found
+        return found
+
+    def _resolve(self, method: str, path: str) -> tuple[str, Callable[..., Awaitable[Response]] | None, Any]:
         static = self._static.get(path)
         if static is not None:
             route, allowed, handler = static
@@ -179,15 +185,19 @@ class ModelServer:
         route, handler, params = self._route(method, scope["path"])
         request_id = None
         content_type = b""
+        content_length = -1
         for key, value in scope["headers"]:
-            if key == b"x-request-id":
-                request_id = value.decode("latin-1")[:128]
-            elif key == b"content-type":
+            if key == b"content-type":
                 content_type = value
+            elif key == b"content-length":
+                content_length = int(value) if value.isdigit() else -1
+            elif key == b"x-request-id":
+                request_id = value.decode("latin-1")[:128]
         if not request_id:
             request_id = f"{self._id_prefix}-{next(self._id_counter):x}"
-        request = _Request(scope, receive, request_id, content_type, self.settings.max_body_bytes)
-        self.metrics.in_flight.inc()
+        request = _Request(receive, request_id, content_type, content_length, self.settings.max_body_bytes)
+        metrics = self.metrics
+        metrics.in_flight += 1
         extra_headers: list[tuple[bytes, bytes]] = []
         try:
             if handler is None:
@@ -201,7 +211,7 @@ class ModelServer:
                 status, body, media = await handler(request, params)
         except InputError as error:
             if error.status < 500:  # 503 "not ready" is the server's state, not bad input
-                self.metrics.validation_failure(error.reason)
+                metrics.validation_failure(error.reason)
             status, body, media = _error(error.status, error.message, reason=error.reason)
         except ClientDisconnected:
             status, body, media = 499, b"", JSON
@@ -210,7 +220,7 @@ class ModelServer:
             status, body, media = _error(500, "internal error; the request id is in the logs",
                                          request_id=request.request_id)
         finally:
-            self.metrics.in_flight.dec()
+            metrics.in_flight -= 1
         if status != 499:
             await send({"type": "http.response.start", "status": status, "headers": [
                 (b"content-type", media), (b"content-length", str(len(body)).encode()),
@@ -218,15 +228,15 @@ class ModelServer:
             ]})
             await send({"type": "http.response.body", "body": body})
         elapsed = time.perf_counter() - started
-        self.metrics.observe_request(route, status, elapsed)
+        metrics.observe_request(route, status, elapsed)
         if self.access_log.enabled:
             entry = {"level": "info", "message": "request", "request_id": request.request_id, "method": method,
                      "route": route, "status": status, "latency_ms": round(elapsed * 1000, 3),
                      "model_version": self.model.version if self.model else None}
-            if request.rows is not None:
-                entry["rows"] = len(request.rows)
+            if request.rows:
+                entry["rows"] = request.rows
                 if self.settings.log_features:
-                    entry["features"] = request.rows.tolist()
+                    entry["features"] = request.values
             self.access_log.write(entry)
 
     # -- handlers ------------------------------------------------------------------------------
@@ -283,23 +293,23 @@ class ModelServer:
         model = self._require_model(params[1], params[2])
         return _json({"name": model.name, "ready": not self.shutting_down}, 503 if self.shutting_down else 200)
 
-    async def _predict(self, request: _Request, model: LoadedModel, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    async def _predict(self, request: _Request, values: list[float], rows: int) -> Result:
         assert self.batcher is not None
         request.rows = rows
-        probabilities = await self.batcher.submit(rows)
-        labels = probabilities.argmax(axis=1)
+        request.values = values
+        labels, probabilities = await self.batcher.submit(values, rows)
         self.feedback.remember(request.request_id, labels)
         return labels, probabilities
 
     async def _infer(self, request: _Request, params: tuple[str, str, str | None]) -> Response:
         model = self._require_model(params[1], params[2])
         request.require_json()
-        rows, body_id = parse_v2_request(parse_json(await request.body()), model.feature_count,
-                                         self.settings.max_rows_per_request)
+        values, count, body_id = parse_v2_request(parse_json(await request.body()), model.feature_count,
+                                                  self.settings.max_rows_per_request)
         if body_id:
             request.request_id = body_id
-        labels, probabilities = await self._predict(request, model, rows)
-        count = len(rows)
+        labels, probabilities = await self._predict(request, values, count)
+        class_names = model.class_names
         return _json({
             "model_name": model.name,
             "model_version": model.version,
@@ -307,9 +317,9 @@ class ModelServer:
             "outputs": [
                 {"name": "label", "datatype": "INT64", "shape": [count], "data": labels},
                 {"name": "class_name", "datatype": "BYTES", "shape": [count],
-                 "data": [model.class_names[i] for i in labels.tolist()]},
-                {"name": "probabilities", "datatype": "FP64", "shape": [count, len(model.class_names)],
-                 "data": probabilities.ravel()},
+                 "data": [class_names[i] for i in labels]},
+                {"name": "probabilities", "datatype": "FP64", "shape": [count, len(class_names)],
+                 "data": [p for row in probabilities for p in row]},
             ],
         })
 
@@ -317,14 +327,14 @@ class ModelServer:
         model = self._require_model()
         media = request.media_type()
         if media == b"text/csv":
-            rows = parse_csv(await request.body(), model.feature_count, self.settings.max_rows_per_request)
+            values, count = parse_csv(await request.body(), model.feature_count, self.settings.max_rows_per_request)
         elif media == b"application/json":
-            rows = parse_sagemaker_json(parse_json(await request.body()), model.feature_count,
-                                        self.settings.max_rows_per_request)
+            values, count = parse_sagemaker_json(parse_json(await request.body()), model.feature_count,
+                                                 self.settings.max_rows_per_request)
         else:
             raise InputError(415, "content_type", f"content type {media.decode('latin-1')!r} is not supported; "
                                                   "send application/json or text/csv")
-        labels, probabilities = await self._predict(request, model, rows)
+        labels, probabilities = await self._predict(request, values, count)
         return _json({
             "model_name": model.name,
             "model_version": model.version,
@@ -332,7 +342,7 @@ class ModelServer:
             "predictions": [
                 {"label": model.class_names[label], "label_index": label, "confidence": max(probs),
                  "probabilities": probs}
-                for label, probs in zip(labels.tolist(), probabilities.tolist(), strict=True)
+                for label, probs in zip(labels, probabilities, strict=True)
             ],
         })
 
@@ -354,7 +364,7 @@ class ModelServer:
         if len(truth) != len(predicted):
             self.feedback.remember(document["request_id"], predicted)
             raise InputError(400, "bad_label", f"{len(truth)} labels for a request of {len(predicted)} rows")
-        correct = int(np.sum(np.asarray(truth) == predicted))
+        correct = sum(1 for true, guess in zip(truth, predicted, strict=True) if true == guess)
         if correct:
             self.metrics.feedback_outcome(True, correct)
         if len(truth) - correct:
@@ -377,16 +387,17 @@ class ModelServer:
 class _Request:
     """What handlers need of one request: its body (size-limited), media type and id."""
 
-    __slots__ = ("_receive", "content_type", "max_body_bytes", "request_id", "rows", "scope")
+    __slots__ = ("_receive", "content_length", "content_type", "max_body_bytes", "request_id", "rows", "values")
 
-    def __init__(self, scope: Scope, receive: Receive, request_id: str, content_type: bytes,
+    def __init__(self, receive: Receive, request_id: str, content_type: bytes, content_length: int,
                  max_body_bytes: int) -> None:
-        self.scope = scope
         self._receive = receive
         self.request_id = request_id
         self.content_type = content_type
+        self.content_length = content_length
         self.max_body_bytes = max_body_bytes
-        self.rows: np.ndarray | None = None
+        self.rows = 0
+        self.values: list[float] | None = None
 
     def media_type(self) -> bytes:
         return self.content_type.split(b";", 1)[0].strip().lower()
@@ -399,10 +410,9 @@ class _Request:
 
     async def body(self) -> bytes:
         limit = self.max_body_bytes
-        for key, value in self.scope["headers"]:
-            if key == b"content-length" and value.isdigit() and int(value) > limit:
-                raise InputError(413, "body_too_large", f"body of {int(value)} bytes exceeds the limit of {limit} "
-                                                        "(MAX_BODY_BYTES)")
+        if self.content_length > limit:
+            raise InputError(413, "body_too_large", f"body of {self.content_length} bytes exceeds the limit of "
+                                                    f"{limit} (MAX_BODY_BYTES)")
         chunks = []
         size = 0
         while True:

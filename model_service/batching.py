@@ -16,18 +16,23 @@ from collections.abc import Callable
 import numpy as np
 
 Predict = Callable[[np.ndarray], np.ndarray]
-OnBatch = Callable[[np.ndarray, np.ndarray, float], None]
+# (rows, probabilities, predicted class indices, seconds the model took)
+OnBatch = Callable[[np.ndarray, np.ndarray, np.ndarray, float], None]
+# What a request gets back: predicted class indices and probabilities, as Python lists.
+Result = tuple[list[int], list[list[float]]]
 
 
 class MicroBatcher:
-    def __init__(self, predict: Predict, max_batch_size: int, max_wait_seconds: float,
+    def __init__(self, predict: Predict, features: int, max_batch_size: int, max_wait_seconds: float,
                  on_batch: OnBatch | None = None) -> None:
         self.predict = predict
+        self.features = features
         self.max_batch_size = max_batch_size
         self.max_wait_seconds = max_wait_seconds
         self.on_batch = on_batch
-        self._rows: list[np.ndarray] = []
-        self._futures: list[asyncio.Future[np.ndarray]] = []
+        self._values: list[float] = []
+        self._counts: list[int] = []
+        self._futures: list[asyncio.Future[Result]] = []
         self._pending_rows = 0
         self._seen_at_last_check = 0
         self._started = 0.0
@@ -35,13 +40,15 @@ class MicroBatcher:
         # Bumped by every flush, so a check scheduled for an earlier batch does nothing.
         self._generation = 0
 
-    async def submit(self, rows: np.ndarray) -> np.ndarray:
-        """Probabilities for `rows`, computed in a batch with whatever else is waiting."""
+    async def submit(self, values: list[float], rows: int) -> Result:
+        """Predictions for `rows` rows given as one flat list of `rows * features` numbers,
+        computed in a batch with whatever else is waiting."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[np.ndarray] = loop.create_future()
-        self._rows.append(rows)
+        future: asyncio.Future[Result] = loop.create_future()
+        self._values.extend(values)
+        self._counts.append(rows)
         self._futures.append(future)
-        self._pending_rows += len(rows)
+        self._pending_rows += rows
         if self._pending_rows >= self.max_batch_size:
             self._flush()
         elif not self._scheduled:
@@ -63,10 +70,10 @@ class MicroBatcher:
         self._flush()
 
     def _flush(self) -> None:
-        rows, futures = self._rows, self._futures
-        self._rows, self._futures, self._pending_rows, self._scheduled = [], [], 0, False
+        values, counts, futures = self._values, self._counts, self._futures
+        self._values, self._counts, self._futures, self._pending_rows, self._scheduled = [], [], [], 0, False
         self._generation += 1
-        batch = rows[0] if len(rows) == 1 else np.concatenate(rows)
+        batch = np.array(values, dtype=np.float64).reshape(-1, self.features)
         started = time.perf_counter()
         try:
             probabilities = self.predict(batch)
@@ -75,10 +82,13 @@ class MicroBatcher:
                 if not future.done():
                     future.set_exception(error)
             return
+        seconds = time.perf_counter() - started
+        labels = probabilities.argmax(axis=1)
         if self.on_batch is not None:
-            self.on_batch(batch, probabilities, time.perf_counter() - started)
+            self.on_batch(batch, probabilities, labels, seconds)
+        label_list, probability_list = labels.tolist(), probabilities.tolist()
         offset = 0
-        for part, future in zip(rows, futures, strict=True):
+        for count, future in zip(counts, futures, strict=True):
             if not future.done():  # a client that went away cancelled its future
-                future.set_result(probabilities[offset: offset + len(part)])
-            offset += len(part)
+                future.set_result((label_list[offset: offset + count], probability_list[offset: offset + count]))
+            offset += count

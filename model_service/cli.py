@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
@@ -33,38 +32,15 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from model_service.app import ModelServer
-    from model_service.logs import configure_logging
+    from model_service.server import run
 
     try:
         settings = Settings.from_env()
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
-    log_config = configure_logging(settings.log_level)
-    try:
-        import uvloop  # noqa: F401
-
-        loop = "uvloop"
-    except ImportError:
-        loop = "asyncio"
-    config = uvicorn.Config(
-        ModelServer(settings),
-        host=settings.host,
-        port=settings.port,
-        loop=loop,
-        http="httptools",
-        lifespan="on",
-        access_log=False,  # the app writes its own JSON access log
-        log_config=log_config,
-        timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
-        server_header=False,
-    )
-    logging.getLogger("model_service").info("starting", extra={"port": settings.port,
-                                                               "model_dir": str(settings.model_dir)})
-    uvicorn.Server(config).run()
+    run(ModelServer(settings), settings)
     return 0
 
 

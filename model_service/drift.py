@@ -87,14 +87,16 @@ class BinCounter:
         self._edges = np.full((len(reference.features), width), np.inf)
         for index, feature in enumerate(reference.features):
             self._edges[index, : len(feature.edges)] = feature.edges
-        self._feature_index = np.arange(len(reference.features))
         self.counts = np.zeros((len(reference.features), width + 1), dtype=np.int64)
+        # Row-major index of (feature, bin) in `counts`, so one bincount counts a whole batch.
+        self._offsets = np.arange(len(reference.features)) * (width + 1)
         self.sums = np.zeros(len(reference.features))
 
     def add(self, rows: np.ndarray) -> None:
         # bin = number of edges strictly below the value, i.e. (edge_{i-1}, edge_i] as in DriftReference.fit.
         bins = (rows[:, :, None] > self._edges[None, :, :]).sum(axis=2)
-        np.add.at(self.counts, (np.broadcast_to(self._feature_index, bins.shape), bins), 1)
+        flat = (bins + self._offsets).ravel()
+        self.counts += np.bincount(flat, minlength=self.counts.size).reshape(self.counts.shape)
         self.sums += rows.sum(axis=0)
 
 

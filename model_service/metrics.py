@@ -6,10 +6,12 @@ The drift families are produced by `DriftCollector` from numpy counters updated 
 
 from __future__ import annotations
 
+import itertools
+from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
@@ -25,6 +27,59 @@ VALIDATION_REASONS = ("malformed_json", "content_type", "body_too_large", "schem
                       "feature_count", "non_numeric", "non_finite", "empty_batch", "too_many_rows",
                       "unknown_model", "unknown_request_id", "bad_label")
 FEEDBACK_OUTCOMES = ("correct", "incorrect")
+
+
+class LoopHistogram(Collector):
+    """A labelled histogram (and its matching counter) updated from the event loop thread only.
+
+    prometheus_client's metric objects take a lock on every update; the request path updates a
+    few of them per request, so these counters are plain Python lists that only the event loop
+    writes, rendered into ordinary metric families at scrape time (which also runs on the loop).
+    """
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str], buckets: Sequence[float],
+                 counter_name: str | None = None, counter_documentation: str = "") -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = list(labelnames)
+        self.bounds = [float(b) for b in buckets]
+        self.counter_name = counter_name
+        self.counter_documentation = counter_documentation
+        # labels -> [per-bucket counts (last is +Inf), sum]
+        self._series: dict[tuple[str, ...], tuple[list[int], list[float]]] = {}
+
+    def series(self, labels: tuple[str, ...]) -> tuple[list[int], list[float]]:
+        found = self._series.get(labels)
+        if found is None:
+            found = ([0] * (len(self.bounds) + 1), [0.0])
+            self._series[labels] = found
+        return found
+
+    def observe(self, labels: tuple[str, ...], value: float) -> None:
+        counts, total = self._series.get(labels) or self.series(labels)
+        counts[bisect_left(self.bounds, value)] += 1
+        total[0] += value
+
+    def observe_many(self, labels: tuple[str, ...], values: np.ndarray) -> None:
+        counts, total = self._series.get(labels) or self.series(labels)
+        for index, count in enumerate(np.bincount(np.searchsorted(self.bounds, values, side="left"),
+                                                  minlength=len(counts)).tolist()):
+            counts[index] += count
+        total[0] += float(values.sum())
+
+    def collect(self) -> Iterator[Metric]:
+        histogram = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        counter = CounterMetricFamily(self.counter_name or "unused", self.counter_documentation,
+                                      labels=self.labelnames)
+        for labels, (counts, total) in self._series.items():
+            cumulative = list(itertools.accumulate(counts))
+            buckets = [(floatToGoString(b), float(c)) for b, c in zip(self.bounds, cumulative, strict=False)]
+            buckets.append(("+Inf", float(cumulative[-1])))
+            histogram.add_metric(list(labels), buckets, sum_value=total[0])
+            counter.add_metric(list(labels), float(cumulative[-1]))
+        yield histogram
+        if self.counter_name:
+            yield counter
 
 
 class DriftCollector(Collector):
@@ -78,51 +133,47 @@ class ServiceMetrics:
     def __init__(self, routes: Sequence[str]) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("model_service_requests", "HTTP requests by route template and status class.",
-                                ["route", "status_class"], registry=r)
-        self.request_duration = Histogram("model_service_request_duration_seconds",
-                                          "Time from request start to the response's last byte.",
-                                          ["route", "status_class"], buckets=LATENCY_BUCKETS, registry=r)
-        self.in_flight = Gauge("model_service_requests_in_flight", "Requests being served now.", registry=r)
-        self.batch_size = Histogram("model_service_batch_size", "Rows per model call (adaptive batching).",
-                                    buckets=BATCH_BUCKETS, registry=r)
-        self.model_call = Histogram("model_service_model_call_duration_seconds", "Duration of one model call.",
-                                    buckets=LATENCY_BUCKETS, registry=r)
+        self.request_duration = LoopHistogram(
+            "model_service_request_duration_seconds", "Time from request start to the response's last byte.",
+            ["route", "status_class"], LATENCY_BUCKETS,
+            counter_name="model_service_requests", counter_documentation="HTTP requests by route template and "
+            "status class.")
+        r.register(self.request_duration)
+        self.in_flight = 0
+        Gauge("model_service_requests_in_flight", "Requests being served now.",
+              registry=r).set_function(lambda: self.in_flight)
+        self.batch_size = LoopHistogram("model_service_batch_size", "Rows per model call (adaptive batching).",
+                                        [], BATCH_BUCKETS)
+        self.model_call = LoopHistogram("model_service_model_call_duration_seconds",
+                                        "Duration of one model call.", [], LATENCY_BUCKETS)
+        r.register(self.batch_size)
+        r.register(self.model_call)
         self.validation_failures = Counter("model_service_validation_failures",
                                            "Requests refused for bad input, by reason.", ["reason"], registry=r)
         self.model_ready = Gauge("model_service_model_ready", "1 once the model is loaded and validated.",
                                  registry=r)
         self.predictions = Counter("model_predictions", "Predictions by predicted class.", ["predicted_class"],
                                    registry=r)
-        self.confidence = Histogram("model_prediction_confidence", "Probability of the predicted class.",
-                                    buckets=CONFIDENCE_BUCKETS, registry=r)
+        self.confidence = LoopHistogram("model_prediction_confidence", "Probability of the predicted class.",
+                                        [], CONFIDENCE_BUCKETS)
+        r.register(self.confidence)
         self.feedback = Counter("model_feedback", "Labelled outcomes from /feedback (correct or incorrect).",
                                 ["outcome"], registry=r)
         self.info = Gauge("model_info", "Always 1; labels name the served model.",
                           ["model_name", "model_version", "trained_at"], registry=r)
         self.drift = DriftCollector()
         r.register(self.drift)
-        self._request_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
         for route in routes:
             for status_class in STATUS_CLASSES:
-                self._children(route, status_class)
+                self.request_duration.series((route, status_class))
+        self._status_classes = {status: f"{status // 100}xx" for status in range(100, 600)}
         self._reasons = {reason: self.validation_failures.labels(reason) for reason in VALIDATION_REASONS}
         self._outcomes = {outcome: self.feedback.labels(outcome) for outcome in FEEDBACK_OUTCOMES}
         self._class_counters: list[Counter] = []
         self._bin_counter: BinCounter | None = None
 
-    def _children(self, route: str, status_class: str) -> tuple[Counter, Histogram]:
-        key = (route, status_class)
-        children = self._request_children.get(key)
-        if children is None:
-            children = (self.requests.labels(route, status_class), self.request_duration.labels(route, status_class))
-            self._request_children[key] = children
-        return children
-
     def observe_request(self, route: str, status: int, seconds: float) -> None:
-        counter, histogram = self._children(route, f"{status // 100}xx")
-        counter.inc()
-        histogram.observe(seconds)
+        self.request_duration.observe((route, self._status_classes.get(status, "5xx")), seconds)
 
     def validation_failure(self, reason: str) -> None:
         self._reasons[reason].inc()
@@ -136,13 +187,12 @@ class ServiceMetrics:
         self._bin_counter = self.drift.attach(model)
         self.model_ready.set(1)
 
-    def observe_batch(self, rows: np.ndarray, labels: np.ndarray, confidence: np.ndarray, seconds: float) -> None:
-        self.batch_size.observe(len(rows))
-        self.model_call.observe(seconds)
-        for class_index, count in enumerate(np.bincount(labels, minlength=len(self._class_counters))):
+    def observe_batch(self, rows: np.ndarray, probabilities: np.ndarray, labels: np.ndarray, seconds: float) -> None:
+        self.batch_size.observe((), len(rows))
+        self.model_call.observe((), seconds)
+        for class_index, count in enumerate(np.bincount(labels, minlength=len(self._class_counters)).tolist()):
             if count:
-                self._class_counters[class_index].inc(int(count))
-        for value in confidence.tolist():
-            self.confidence.observe(value)
+                self._class_counters[class_index].inc(count)
+        self.confidence.observe_many((), probabilities.max(axis=1))
         if self._bin_counter is not None:
             self._bin_counter.add(rows)

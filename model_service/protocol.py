@@ -1,7 +1,8 @@
 """Request parsing for the Open Inference Protocol (KServe v2) and the SageMaker contract.
 
 Every way a request can be wrong ends in `InputError` with an HTTP status, a bounded reason (a
-metric label) and a message that names the problem; nothing here can raise anything else.
+metric label) and a message that names the problem; nothing here can raise anything else. Rows come
+back as one flat list of numbers and a row count: the batcher makes one array for a whole batch.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import orjson
 
 
@@ -29,23 +29,33 @@ def parse_json(body: bytes) -> Any:
         raise InputError(400, "malformed_json", f"malformed JSON: {error}{hint}") from None
 
 
-def _check_numbers(values: list[Any], features: int) -> None:
-    for index, value in enumerate(values):
+def _validated(values: list[Any], features: int) -> list[Any]:
+    """`values` if every one is a finite number (not a bool, not a string), else `InputError` naming
+    the first bad value by row and column. Returned unchanged: the batcher builds one array a batch."""
+    for value in values:
         kind = type(value)
         if kind is not float and kind is not int:
-            row, column = divmod(index, features)
+            break
+    else:
+        try:
+            if math.isfinite(math.fsum(values)):
+                return values
+        except OverflowError:
+            pass
+    for index, value in enumerate(values):
+        row, column = divmod(index, features)
+        kind = type(value)
+        if kind is not float and kind is not int:
             raise InputError(400, "non_numeric", f"value at row {row}, column {column} is {value!r}: "
                                                  "every feature must be a number")
-
-
-def _as_rows(values: list[Any], rows: int, features: int) -> np.ndarray:
-    _check_numbers(values, features)
-    array = np.array(values, dtype=np.float64).reshape(rows, features)
-    if not np.isfinite(array).all():
-        row, column = (int(i) for i in np.argwhere(~np.isfinite(array))[0])
-        raise InputError(400, "non_finite", f"value at row {row}, column {column} is {array[row, column]}: "
-                                            "NaN and infinity are not accepted")
-    return array
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:
+            finite = False
+        if not finite:
+            raise InputError(400, "non_finite", f"value at row {row}, column {column} is {value}: NaN, infinity "
+                                                "and numbers beyond float64 are not accepted")
+    return values  # finite values whose sum overflowed
 
 
 def _check_row_count(rows: int, max_rows: int) -> None:
@@ -56,30 +66,32 @@ def _check_row_count(rows: int, max_rows: int) -> None:
                                                "(MAX_ROWS_PER_REQUEST): split the batch")
 
 
-def parse_v2_request(document: Any, features: int, max_rows: int) -> tuple[np.ndarray, str | None]:
+def parse_v2_request(document: Any, features: int, max_rows: int) -> tuple[list[Any], int, str | None]:
     """Rows and the optional request id of a v2 inference request with one FP32/FP64 tensor [N, features]."""
-    if not isinstance(document, dict) or not isinstance(document.get("inputs"), list):
+    inputs = document.get("inputs") if type(document) is dict else None
+    if type(inputs) is not list:
         raise InputError(400, "schema", 'expected a JSON object with an "inputs" list of tensors')
-    inputs = document["inputs"]
-    if len(inputs) != 1 or not isinstance(inputs[0], dict):
-        raise InputError(400, "schema", f'expected exactly one input tensor, got {len(inputs)}')
+    if len(inputs) != 1 or type(inputs[0]) is not dict:
+        raise InputError(400, "schema", f"expected exactly one input tensor, got {len(inputs)}")
     tensor = inputs[0]
-    if tensor.get("datatype") not in ("FP32", "FP64"):
-        raise InputError(400, "datatype", f"input datatype is {tensor.get('datatype')!r}; FP32 or FP64 expected")
+    datatype = tensor.get("datatype")
+    if datatype != "FP64" and datatype != "FP32":
+        raise InputError(400, "datatype", f"input datatype is {datatype!r}; FP32 or FP64 expected")
     shape = tensor.get("shape")
-    if (not isinstance(shape, list) or len(shape) != 2
-            or not all(type(dim) is int and dim >= 0 for dim in shape)):
+    if type(shape) is not list or len(shape) != 2 or type(shape[0]) is not int or type(shape[1]) is not int \
+            or shape[0] < 0:
         raise InputError(400, "shape", f"input shape is {shape!r}; expected [N, {features}]")
     rows, columns = shape
     if columns != features:
         raise InputError(400, "feature_count", f"input shape {shape} has {columns} features; the model takes "
                                                f"{features}")
-    _check_row_count(rows, max_rows)
+    if rows == 0 or rows > max_rows:
+        _check_row_count(rows, max_rows)
     data = tensor.get("data")
-    if not isinstance(data, list):
+    if type(data) is not list:
         raise InputError(400, "schema", 'input "data" must be a list of numbers')
-    if data and isinstance(data[0], list):
-        if not all(isinstance(row, list) for row in data):
+    if data and type(data[0]) is list:
+        if not all(type(row) is list for row in data):
             raise InputError(400, "shape", 'input "data" mixes rows and numbers')
         data = [value for row in data for value in row]
     if len(data) != rows * columns:
@@ -87,10 +99,10 @@ def parse_v2_request(document: Any, features: int, max_rows: int) -> tuple[np.nd
     request_id = document.get("id")
     if request_id is not None and (not isinstance(request_id, str) or not 0 < len(request_id) <= 128):
         raise InputError(400, "schema", '"id" must be a string of 1 to 128 characters')
-    return _as_rows(data, rows, columns), request_id
+    return _validated(data, columns), rows, request_id
 
 
-def parse_sagemaker_json(document: Any, features: int, max_rows: int) -> np.ndarray:
+def parse_sagemaker_json(document: Any, features: int, max_rows: int) -> tuple[list[Any], int]:
     """`[[f1..fN], ...]`, `{"instances": [[...], ...]}` or one flat row `[f1..fN]`."""
     if isinstance(document, dict):
         document = document.get("instances")
@@ -103,10 +115,10 @@ def parse_sagemaker_json(document: Any, features: int, max_rows: int) -> np.ndar
         if not isinstance(row, list) or len(row) != features:
             count = len(row) if isinstance(row, list) else "no"
             raise InputError(400, "feature_count", f"row {index} has {count} features; the model takes {features}")
-    return _as_rows([value for row in document for value in row], len(document), features)
+    return _validated([value for row in document for value in row], features), len(document)
 
 
-def parse_csv(body: bytes, features: int, max_rows: int) -> np.ndarray:
+def parse_csv(body: bytes, features: int, max_rows: int) -> tuple[list[Any], int]:
     """Rows of comma-separated numbers, no header."""
     try:
         text = body.decode()
@@ -129,4 +141,4 @@ def parse_csv(body: bytes, features: int, max_rows: int) -> np.ndarray:
                 raise InputError(400, "non_finite", f"CSV row {row}, column {column} is {cell.strip()}: NaN and "
                                                     "infinity are not accepted")
             values.append(value)
-    return np.array(values, dtype=np.float64).reshape(len(lines), features)
+    return values, len(lines)

@@ -1,0 +1,1 @@
+"""Benchmark of the model service against a Flask + gunicorn baseline and a bare endpoint."""
