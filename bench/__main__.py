@@ -22,15 +22,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 from urllib.error import HTTPError
 from urllib.request import urlopen
 
 ROW = "[13.2,1.78,2.14,11.2,100,2.65,2.76,0.26,1.28,4.38,1.05,3.4,1050]"
-V2_BODY = '{"inputs":[{"name":"input-0","datatype":"FP64","shape":[1,13],"data":%s}]}' % ROW
+V2_BODY = '{"inputs":[{"name":"input-0","datatype":"FP64","shape":[1,13],"data":' + ROW + "}]}"
 GATE_CONCURRENCY = 32
 MIN_BASELINE_RATIO = 3.0
 MIN_CEILING_RATIO = 0.5
@@ -100,12 +100,15 @@ def _ms(text: str) -> float:
 
 def run_wrk(target: Target, concurrency: int, seconds: float, workdir: Path) -> Result:
     script = workdir / f"{target.name}.lua"
-    script.write_text(f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                      f"wrk.body = '{target.body}'\n")
+    script.write_text(
+        f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = \'{target.body}\'\n'
+    )
     threads = max(1, min(2, concurrency))
     output = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{seconds:g}s", "--latency", "-s", str(script), target.url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"\s50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
@@ -115,13 +118,18 @@ def run_wrk(target: Target, concurrency: int, seconds: float, workdir: Path) -> 
 
 
 def median_result(results: list[Result]) -> Result:
-    return Result(statistics.median(r.rps for r in results), statistics.median(r.p50_ms for r in results),
-                  statistics.median(r.p99_ms for r in results), sum(r.errors for r in results))
+    return Result(
+        statistics.median(r.rps for r in results),
+        statistics.median(r.p50_ms for r in results),
+        statistics.median(r.p99_ms for r in results),
+        sum(r.errors for r in results),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 64])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per target per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds at each concurrency (median is reported)")
@@ -140,26 +148,68 @@ def main(argv: list[str] | None = None) -> int:
         ports = {name: _free_port() for name in ("service", "baseline", "ceiling")}
         targets = [
             Target("ceiling", f"http://127.0.0.1:{ports['ceiling']}/hello", V2_BODY, ports["ceiling"]),
-            Target("service", f"http://127.0.0.1:{ports['service']}/v2/models/wine-classifier/infer", V2_BODY,
-                   ports["service"]),
-            Target("baseline", f"http://127.0.0.1:{ports['baseline']}/predict", '{"features":%s}' % ROW,
-                   ports["baseline"]),
+            Target(
+                "service",
+                f"http://127.0.0.1:{ports['service']}/v2/models/wine-classifier/infer",
+                V2_BODY,
+                ports["service"],
+            ),
+            Target(
+                "baseline",
+                f"http://127.0.0.1:{ports['baseline']}/predict",
+                '{"features":' + ROW + "}",
+                ports["baseline"],
+            ),
         ]
-        common = {"PORT": "", "HOST": "127.0.0.1", "LOG_LEVEL": "WARNING", "MODEL_DIR": str(artifact),
-                  "PYTHONUNBUFFERED": "0"}
-        stack.enter_context(_server([python, "-m", "model_service", "serve"],
-                                    {**common, "PORT": str(ports["service"]), "LOG_LEVEL": "INFO"},
-                                    f"http://127.0.0.1:{ports['service']}/v2/health/ready",
-                                    workdir / "service.log"))
-        stack.enter_context(_server([python, "-m", "bench.hello"], {**common, "PORT": str(ports["ceiling"])},
-                                    f"http://127.0.0.1:{ports['ceiling']}/hello", workdir / "ceiling.log"))
-        stack.enter_context(_server(
-            [python, "-m", "gunicorn", "-w", "2", "-k", "sync", "-b", f"127.0.0.1:{ports['baseline']}",
-             "--log-level", "warning", "bench.baseline_flask:app"],
-            common, f"http://127.0.0.1:{ports['baseline']}/predict", workdir / "baseline.log"))
+        common = {
+            "PORT": "",
+            "HOST": "127.0.0.1",
+            "LOG_LEVEL": "WARNING",
+            "MODEL_DIR": str(artifact),
+            "PYTHONUNBUFFERED": "0",
+        }
+        stack.enter_context(
+            _server(
+                [python, "-m", "model_service", "serve"],
+                {**common, "PORT": str(ports["service"]), "LOG_LEVEL": "INFO"},
+                f"http://127.0.0.1:{ports['service']}/v2/health/ready",
+                workdir / "service.log",
+            )
+        )
+        stack.enter_context(
+            _server(
+                [python, "-m", "bench.hello"],
+                {**common, "PORT": str(ports["ceiling"])},
+                f"http://127.0.0.1:{ports['ceiling']}/hello",
+                workdir / "ceiling.log",
+            )
+        )
+        stack.enter_context(
+            _server(
+                [
+                    python,
+                    "-m",
+                    "gunicorn",
+                    "-w",
+                    "2",
+                    "-k",
+                    "sync",
+                    "-b",
+                    f"127.0.0.1:{ports['baseline']}",
+                    "--log-level",
+                    "warning",
+                    "bench.baseline_flask:app",
+                ],
+                common,
+                f"http://127.0.0.1:{ports['baseline']}/predict",
+                workdir / "baseline.log",
+            )
+        )
 
-        print(f"machine: {os.cpu_count()} CPUs; wrk, single-row requests, {args.duration:g}s per target, "
-              f"median of {args.rounds} interleaved rounds")
+        print(
+            f"machine: {os.cpu_count()} CPUs; wrk, single-row requests, {args.duration:g}s per target, "
+            f"median of {args.rounds} interleaved rounds"
+        )
         print(f"{'concurrency':>11} {'target':>9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
         verdicts: list[str] = []
         for concurrency in args.concurrency:
@@ -169,8 +219,10 @@ def main(argv: list[str] | None = None) -> int:
                     results[target.name].append(run_wrk(target, concurrency, args.duration, workdir))
             summary = {name: median_result(values) for name, values in results.items()}
             for name, result in summary.items():
-                print(f"{concurrency:>11} {name:>9} {result.rps:>9.0f} {result.p50_ms:>8.2f} {result.p99_ms:>8.2f} "
-                      f"{result.errors:>7}")
+                print(
+                    f"{concurrency:>11} {name:>9} {result.rps:>9.0f} {result.p50_ms:>8.2f} {result.p99_ms:>8.2f} "
+                    f"{result.errors:>7}"
+                )
             service = summary["service"]
             vs_baseline = service.rps / summary["baseline"].rps
             vs_ceiling = service.rps / summary["ceiling"].rps

@@ -18,7 +18,6 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import numpy as np
 import orjson
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
@@ -48,11 +47,22 @@ ROUTE_INVOCATIONS = "/invocations"
 ROUTE_METRICS = "/metrics"
 ROUTE_FEEDBACK = "/feedback"
 ROUTE_OTHER = "other"
-ROUTES = (ROUTE_LIVE, ROUTE_READY, ROUTE_SERVER, ROUTE_MODEL, ROUTE_MODEL_READY, ROUTE_INFER, ROUTE_PING,
-          ROUTE_INVOCATIONS, ROUTE_METRICS, ROUTE_FEEDBACK, ROUTE_OTHER)
+ROUTES = (
+    ROUTE_LIVE,
+    ROUTE_READY,
+    ROUTE_SERVER,
+    ROUTE_MODEL,
+    ROUTE_MODEL_READY,
+    ROUTE_INFER,
+    ROUTE_PING,
+    ROUTE_INVOCATIONS,
+    ROUTE_METRICS,
+    ROUTE_FEEDBACK,
+    ROUTE_OTHER,
+)
 
 
-class ClientDisconnected(Exception):
+class ClientDisconnectedError(Exception):
     """The client went away before sending its whole body."""
 
 
@@ -133,21 +143,34 @@ class ModelServer:
     async def load(self) -> None:
         settings = self.settings
         try:
-            directory = await asyncio.to_thread(resolve_model_dir, settings.model_dir, settings.model_uri or None,
-                                                settings.model_workdir)
+            directory = await asyncio.to_thread(
+                resolve_model_dir, settings.model_dir, settings.model_uri or None, settings.model_workdir
+            )
             model = await asyncio.to_thread(load_model, directory)
         except ModelLoadError as error:
             self.load_error = str(error)
             log.error("model not loaded", extra={"error": self.load_error})
             return
-        self.batcher = MicroBatcher(model.predict_proba, model.feature_count, settings.max_batch_size,
-                                    settings.max_batch_wait_ms / 1000, self.metrics.observe_batch)
+        self.batcher = MicroBatcher(
+            model.predict_proba,
+            model.feature_count,
+            settings.max_batch_size,
+            settings.max_batch_wait_ms / 1000,
+            self.metrics.observe_batch,
+        )
         self.metrics.model_loaded(model)
         self.model = model
         gc.collect()
         gc.freeze()  # the model and start-up objects never need scanning again
-        log.info("model loaded", extra={"model_name": model.name, "model_version": model.version,
-                                        "trained_at": model.trained_at, "source": str(directory)})
+        log.info(
+            "model loaded",
+            extra={
+                "model_name": model.name,
+                "model_version": model.version,
+                "trained_at": model.trained_at,
+                "source": str(directory),
+            },
+        )
 
     # -- HTTP plumbing -------------------------------------------------------------------------
 
@@ -172,8 +195,11 @@ class ModelServer:
             if len(rest) >= 2 and rest[0] == "versions":
                 version, rest = rest[1], rest[2:]
             action = rest[0] if len(rest) == 1 else ("" if not rest else None)
-            table = {"": (ROUTE_MODEL, "GET", self._model_metadata), "ready": (ROUTE_MODEL_READY, "GET", self._model_ready),
-                     "infer": (ROUTE_INFER, "POST", self._infer)}
+            table = {
+                "": (ROUTE_MODEL, "GET", self._model_metadata),
+                "ready": (ROUTE_MODEL_READY, "GET", self._model_ready),
+                "infer": (ROUTE_INFER, "POST", self._infer),
+            }
             if action in table:
                 route, allowed, handler = table[action]
                 return route, handler if method == allowed else None, (allowed, name, version)
@@ -213,26 +239,42 @@ class ModelServer:
             if error.status < 500:  # 503 "not ready" is the server's state, not bad input
                 metrics.validation_failure(error.reason)
             status, body, media = _error(error.status, error.message, reason=error.reason)
-        except ClientDisconnected:
+        except ClientDisconnectedError:
             status, body, media = 499, b"", JSON
         except Exception:
             log.exception("request failed", extra={"request_id": request.request_id, "route": route})
-            status, body, media = _error(500, "internal error; the request id is in the logs",
-                                         request_id=request.request_id)
+            status, body, media = _error(
+                500, "internal error; the request id is in the logs", request_id=request.request_id
+            )
         finally:
             metrics.in_flight -= 1
         if status != 499:
-            await send({"type": "http.response.start", "status": status, "headers": [
-                (b"content-type", media), (b"content-length", str(len(body)).encode()),
-                (b"x-request-id", request.request_id.encode("latin-1")), *extra_headers,
-            ]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [
+                        (b"content-type", media),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"x-request-id", request.request_id.encode("latin-1")),
+                        *extra_headers,
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
         elapsed = time.perf_counter() - started
         metrics.observe_request(route, status, elapsed)
         if self.access_log.enabled:
-            entry = {"level": "info", "message": "request", "request_id": request.request_id, "method": method,
-                     "route": route, "status": status, "latency_ms": round(elapsed * 1000, 3),
-                     "model_version": self.model.version if self.model else None}
+            entry = {
+                "level": "info",
+                "message": "request",
+                "request_id": request.request_id,
+                "method": method,
+                "route": route,
+                "status": status,
+                "latency_ms": round(elapsed * 1000, 3),
+                "model_version": self.model.version if self.model else None,
+            }
             if request.rows:
                 entry["rows"] = request.rows
                 if self.settings.log_features:
@@ -244,13 +286,19 @@ class ModelServer:
     def _require_model(self, name: str | None = None, version: str | None = None) -> LoadedModel:
         model = self.model
         if model is None:
-            raise InputError(503, "model_not_ready", "the model is not loaded yet" +
-                             (f": {self.load_error}" if self.load_error else ""))
+            raise InputError(
+                503,
+                "model_not_ready",
+                "the model is not loaded yet" + (f": {self.load_error}" if self.load_error else ""),
+            )
         if name is not None and name != model.name:
             raise InputError(404, "unknown_model", f"model {name!r} not found; this server serves {model.name!r}")
         if version is not None and version != model.version:
-            raise InputError(404, "unknown_model", f"version {version!r} of {model.name!r} not found; "
-                                                   f"this server serves {model.version!r}")
+            raise InputError(
+                404,
+                "unknown_model",
+                f"version {version!r} of {model.name!r} not found; this server serves {model.version!r}",
+            )
         return model
 
     async def _live(self, request: _Request, _: Any) -> Response:
@@ -273,19 +321,27 @@ class ModelServer:
 
     async def _model_metadata(self, request: _Request, params: tuple[str, str, str | None]) -> Response:
         model = self._require_model(params[1], params[2])
-        return _json({
-            "name": model.name,
-            "versions": [model.version],
-            "platform": "onnxruntime_onnx",
-            "inputs": [{"name": "input-0", "datatype": "FP64", "shape": [-1, model.feature_count],
-                        "parameters": {"feature_names": list(model.feature_names)}}],
-            "outputs": [
-                {"name": "label", "datatype": "INT64", "shape": [-1]},
-                {"name": "class_name", "datatype": "BYTES", "shape": [-1]},
-                {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(model.class_names)]},
-            ],
-            "parameters": {"trained_at": model.trained_at, "class_names": list(model.class_names)},
-        })
+        return _json(
+            {
+                "name": model.name,
+                "versions": [model.version],
+                "platform": "onnxruntime_onnx",
+                "inputs": [
+                    {
+                        "name": "input-0",
+                        "datatype": "FP64",
+                        "shape": [-1, model.feature_count],
+                        "parameters": {"feature_names": list(model.feature_names)},
+                    }
+                ],
+                "outputs": [
+                    {"name": "label", "datatype": "INT64", "shape": [-1]},
+                    {"name": "class_name", "datatype": "BYTES", "shape": [-1]},
+                    {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(model.class_names)]},
+                ],
+                "parameters": {"trained_at": model.trained_at, "class_names": list(model.class_names)},
+            }
+        )
 
     async def _model_ready(self, request: _Request, params: tuple[str, str, str | None]) -> Response:
         if self.model is None:
@@ -304,24 +360,35 @@ class ModelServer:
     async def _infer(self, request: _Request, params: tuple[str, str, str | None]) -> Response:
         model = self._require_model(params[1], params[2])
         request.require_json()
-        values, count, body_id = parse_v2_request(parse_json(await request.body()), model.feature_count,
-                                                  self.settings.max_rows_per_request)
+        values, count, body_id = parse_v2_request(
+            parse_json(await request.body()), model.feature_count, self.settings.max_rows_per_request
+        )
         if body_id:
             request.request_id = body_id
         labels, probabilities = await self._predict(request, values, count)
         class_names = model.class_names
-        return _json({
-            "model_name": model.name,
-            "model_version": model.version,
-            "id": request.request_id,
-            "outputs": [
-                {"name": "label", "datatype": "INT64", "shape": [count], "data": labels},
-                {"name": "class_name", "datatype": "BYTES", "shape": [count],
-                 "data": [class_names[i] for i in labels]},
-                {"name": "probabilities", "datatype": "FP64", "shape": [count, len(class_names)],
-                 "data": [p for row in probabilities for p in row]},
-            ],
-        })
+        return _json(
+            {
+                "model_name": model.name,
+                "model_version": model.version,
+                "id": request.request_id,
+                "outputs": [
+                    {"name": "label", "datatype": "INT64", "shape": [count], "data": labels},
+                    {
+                        "name": "class_name",
+                        "datatype": "BYTES",
+                        "shape": [count],
+                        "data": [class_names[i] for i in labels],
+                    },
+                    {
+                        "name": "probabilities",
+                        "datatype": "FP64",
+                        "shape": [count, len(class_names)],
+                        "data": [p for row in probabilities for p in row],
+                    },
+                ],
+            }
+        )
 
     async def _invocations(self, request: _Request, _: Any) -> Response:
         model = self._require_model()
@@ -329,22 +396,32 @@ class ModelServer:
         if media == b"text/csv":
             values, count = parse_csv(await request.body(), model.feature_count, self.settings.max_rows_per_request)
         elif media == b"application/json":
-            values, count = parse_sagemaker_json(parse_json(await request.body()), model.feature_count,
-                                                 self.settings.max_rows_per_request)
+            values, count = parse_sagemaker_json(
+                parse_json(await request.body()), model.feature_count, self.settings.max_rows_per_request
+            )
         else:
-            raise InputError(415, "content_type", f"content type {media.decode('latin-1')!r} is not supported; "
-                                                  "send application/json or text/csv")
+            raise InputError(
+                415,
+                "content_type",
+                f"content type {media.decode('latin-1')!r} is not supported; send application/json or text/csv",
+            )
         labels, probabilities = await self._predict(request, values, count)
-        return _json({
-            "model_name": model.name,
-            "model_version": model.version,
-            "id": request.request_id,
-            "predictions": [
-                {"label": model.class_names[label], "label_index": label, "confidence": max(probs),
-                 "probabilities": probs}
-                for label, probs in zip(labels, probabilities, strict=True)
-            ],
-        })
+        return _json(
+            {
+                "model_name": model.name,
+                "model_version": model.version,
+                "id": request.request_id,
+                "predictions": [
+                    {
+                        "label": model.class_names[label],
+                        "label_index": label,
+                        "confidence": max(probs),
+                        "probabilities": probs,
+                    }
+                    for label, probs in zip(labels, probabilities, strict=True)
+                ],
+            }
+        )
 
     async def _feedback(self, request: _Request, _: Any) -> Response:
         model = self._require_model()
@@ -358,9 +435,13 @@ class ModelServer:
         truth = [self._class_index(model, label) for label in labels]
         predicted = self.feedback.take(document["request_id"])
         if predicted is None:
-            raise InputError(404, "unknown_request_id", f"no prediction remembered for request id "
-                             f"{document['request_id']!r} (never served, already labelled, or forgotten after "
-                             f"{self.settings.feedback_capacity} newer requests)")
+            raise InputError(
+                404,
+                "unknown_request_id",
+                f"no prediction remembered for request id "
+                f"{document['request_id']!r} (never served, already labelled, or forgotten after "
+                f"{self.settings.feedback_capacity} newer requests)",
+            )
         if len(truth) != len(predicted):
             self.feedback.remember(document["request_id"], predicted)
             raise InputError(400, "bad_label", f"{len(truth)} labels for a request of {len(predicted)} rows")
@@ -377,8 +458,12 @@ class ModelServer:
             return label
         if isinstance(label, str) and label in model.class_names:
             return model.class_names.index(label)
-        raise InputError(400, "bad_label", f"label {label!r} is not a class of the model: use 0-"
-                                           f"{len(model.class_names) - 1} or one of {list(model.class_names)}")
+        raise InputError(
+            400,
+            "bad_label",
+            f"label {label!r} is not a class of the model: use 0-"
+            f"{len(model.class_names) - 1} or one of {list(model.class_names)}",
+        )
 
     async def _metrics(self, request: _Request, _: Any) -> Response:
         return 200, generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST.encode()
@@ -389,8 +474,9 @@ class _Request:
 
     __slots__ = ("_receive", "content_length", "content_type", "max_body_bytes", "request_id", "rows", "values")
 
-    def __init__(self, receive: Receive, request_id: str, content_type: bytes, content_length: int,
-                 max_body_bytes: int) -> None:
+    def __init__(
+        self, receive: Receive, request_id: str, content_type: bytes, content_length: int, max_body_bytes: int
+    ) -> None:
         self._receive = receive
         self.request_id = request_id
         self.content_type = content_type
@@ -411,14 +497,17 @@ class _Request:
     async def body(self) -> bytes:
         limit = self.max_body_bytes
         if self.content_length > limit:
-            raise InputError(413, "body_too_large", f"body of {self.content_length} bytes exceeds the limit of "
-                                                    f"{limit} (MAX_BODY_BYTES)")
+            raise InputError(
+                413,
+                "body_too_large",
+                f"body of {self.content_length} bytes exceeds the limit of {limit} (MAX_BODY_BYTES)",
+            )
         chunks = []
         size = 0
         while True:
             message = await self._receive()
             if message["type"] == "http.disconnect":
-                raise ClientDisconnected()
+                raise ClientDisconnectedError()
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:

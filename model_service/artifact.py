@@ -101,8 +101,16 @@ def load_model(directory: Path) -> LoadedModel:
     import onnxruntime
 
     metadata = _read_json(directory / METADATA_FILE)
-    missing = {"name", "version", "trained_at", "feature_names", "class_names", "model_file", "model_sha256",
-               "validation"} - set(metadata)
+    missing = {
+        "name",
+        "version",
+        "trained_at",
+        "feature_names",
+        "class_names",
+        "model_file",
+        "model_sha256",
+        "validation",
+    } - set(metadata)
     if missing:
         raise ModelLoadError(f"{directory / METADATA_FILE} lacks {sorted(missing)}")
     model_path = directory / metadata["model_file"]
@@ -111,8 +119,10 @@ def load_model(directory: Path) -> LoadedModel:
     except OSError as error:
         raise ModelLoadError(f"cannot read the model file {model_path}: {error}") from error
     if hashlib.sha256(model_bytes).hexdigest() != metadata["model_sha256"]:
-        raise ModelLoadError(f"{model_path} does not match the sha256 in its metadata: the artifact is corrupt "
-                             "or mixed from two versions")
+        raise ModelLoadError(
+            f"{model_path} does not match the sha256 in its metadata: the artifact is corrupt "
+            "or mixed from two versions"
+        )
 
     options = onnxruntime.SessionOptions()
     # One thread: batches are small, and the server's event loop owns the core.
@@ -133,9 +143,15 @@ def load_model(directory: Path) -> LoadedModel:
         raise ModelLoadError("the drift reference's features differ from the metadata's feature_names")
 
     model = LoadedModel(
-        name=metadata["name"], version=metadata["version"], trained_at=metadata["trained_at"],
-        feature_names=feature_names, class_names=class_names, drift=drift,
-        libraries=dict(metadata.get("libraries", {})), _session=session, _input_name=model_input.name,
+        name=metadata["name"],
+        version=metadata["version"],
+        trained_at=metadata["trained_at"],
+        feature_names=feature_names,
+        class_names=class_names,
+        drift=drift,
+        libraries=dict(metadata.get("libraries", {})),
+        _session=session,
+        _input_name=model_input.name,
     )
     rows = np.asarray(metadata["validation"]["rows"], dtype=np.float64)
     expected = np.asarray(metadata["validation"]["probabilities"], dtype=np.float64)

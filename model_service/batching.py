@@ -23,8 +23,14 @@ Result = tuple[list[int], list[list[float]]]
 
 
 class MicroBatcher:
-    def __init__(self, predict: Predict, features: int, max_batch_size: int, max_wait_seconds: float,
-                 on_batch: OnBatch | None = None) -> None:
+    def __init__(
+        self,
+        predict: Predict,
+        features: int,
+        max_batch_size: int,
+        max_wait_seconds: float,
+        on_batch: OnBatch | None = None,
+    ) -> None:
         self.predict = predict
         self.features = features
         self.max_batch_size = max_batch_size
@@ -90,5 +96,5 @@ class MicroBatcher:
         offset = 0
         for count, future in zip(counts, futures, strict=True):
             if not future.done():  # a client that went away cancelled its future
-                future.set_result((label_list[offset: offset + count], probability_list[offset: offset + count]))
+                future.set_result((label_list[offset : offset + count], probability_list[offset : offset + count]))
             offset += count

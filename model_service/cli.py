@@ -14,8 +14,14 @@ EXIT_QUALITY_GATE = 3
 def _train(args: argparse.Namespace) -> int:
     from model_service.training import QualityGateError, TrainingOptions, train, upload
 
-    options = TrainingOptions(output=args.output, model_name=args.name, seed=args.seed, test_size=args.test_size,
-                              min_accuracy=args.min_accuracy, bins=args.bins)
+    options = TrainingOptions(
+        output=args.output,
+        model_name=args.name,
+        seed=args.seed,
+        test_size=args.test_size,
+        min_accuracy=args.min_accuracy,
+        bins=args.bins,
+    )
     try:
         artifact = train(options)
     except QualityGateError as error:
@@ -49,13 +55,21 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train the wine classifier and write a versioned artifact")
-    train.add_argument("--output", type=Path, default=Path("artifacts/model"),
-                       help="directory that receives <version>/ and the `latest` link (default: artifacts/model)")
+    train.add_argument(
+        "--output",
+        type=Path,
+        default=Path("artifacts/model"),
+        help="directory that receives <version>/ and the `latest` link (default: artifacts/model)",
+    )
     train.add_argument("--name", default="wine-classifier", help="model name served under /v2/models/<name>")
     train.add_argument("--seed", type=int, default=42, help="random seed for the split and the estimator")
     train.add_argument("--test-size", type=float, default=0.25, help="held-out share for evaluation")
-    train.add_argument("--min-accuracy", type=float, default=0.9,
-                       help="quality gate: refuse to write a model below this held-out accuracy")
+    train.add_argument(
+        "--min-accuracy",
+        type=float,
+        default=0.9,
+        help="quality gate: refuse to write a model below this held-out accuracy",
+    )
     train.add_argument("--bins", type=int, default=8, help="drift bins per feature (training quantiles)")
     train.add_argument("--upload", metavar="s3://bucket/prefix", help="also upload the artifact to S3")
     train.set_defaults(run=_train)

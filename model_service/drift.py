@@ -39,8 +39,9 @@ class DriftReference:
     rows: int
 
     @classmethod
-    def fit(cls, data: np.ndarray, feature_names: Sequence[str], predicted: Sequence[str],
-            bins: int = DEFAULT_BINS) -> DriftReference:
+    def fit(
+        cls, data: np.ndarray, feature_names: Sequence[str], predicted: Sequence[str], bins: int = DEFAULT_BINS
+    ) -> DriftReference:
         """Reference from training rows: quantile edges per feature (duplicates merged, so a
         feature with few distinct values gets fewer bins) and the predicted-class distribution."""
         if not 2 <= bins <= 20:
@@ -49,10 +50,11 @@ class DriftReference:
         quantiles = np.linspace(0, 1, bins + 1)[1:-1]
         for column, name in enumerate(feature_names):
             values = data[:, column]
-            edges = np.unique(np.quantile(values, quantiles))
+            edges = _edges_between_values(values, np.unique(np.quantile(values, quantiles)))
             counts = np.bincount(np.searchsorted(edges, values, side="left"), minlength=len(edges) + 1)
-            features.append(FeatureReference(name, tuple(float(e) for e in edges),
-                                             tuple(float(c) for c in counts / len(values))))
+            features.append(
+                FeatureReference(name, tuple(float(e) for e in edges), tuple(float(c) for c in counts / len(values)))
+            )
         labels, counts = np.unique(np.asarray(predicted), return_counts=True)
         class_shares = {str(label): float(count) / len(predicted) for label, count in zip(labels, counts, strict=True)}
         return cls(tuple(features), class_shares, len(data))
@@ -72,9 +74,27 @@ class DriftReference:
         )
         for feature in features:
             if len(feature.shares) != feature.bin_count or list(feature.edges) != sorted(feature.edges):
-                raise ValueError(f"drift reference for {feature.name!r} is inconsistent: "
-                                 f"{len(feature.edges)} edges need {len(feature.edges) + 1} shares, ascending edges")
+                raise ValueError(
+                    f"drift reference for {feature.name!r} is inconsistent: "
+                    f"{len(feature.edges)} edges need {len(feature.edges) + 1} shares, ascending edges"
+                )
         return cls(features, dict(document["class_shares"]), int(document["rows"]))
+
+
+def _edges_between_values(values: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """Move each cut point up to halfway to the next distinct training value.
+
+    Quantiles of measured data often land exactly on a repeated value (alcalinity_of_ash has many
+    rows at 16.0, 18.0, 20.0); an edge sitting on such a value would split those rows' live twins
+    by rounding noise alone. Halfway to the next value keeps every training row in the same bin
+    and leaves a margin on both sides.
+    """
+    distinct = np.unique(values)
+    moved = []
+    for cut in cuts:
+        above = distinct[distinct > cut]
+        moved.append((cut + above[0]) / 2 if len(above) else cut)
+    return np.unique(np.asarray(moved))
 
 
 class BinCounter:

@@ -51,11 +51,12 @@ def configure_logging(level: str, stream: IO[str] | None = None) -> dict[str, An
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": JsonFormatter}},
-        "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json",
-                                "stream": stream or sys.stdout}},
+        "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": stream or sys.stdout}},
         "root": {"handlers": ["stdout"], "level": level.upper()},
-        "loggers": {name: {"handlers": [], "propagate": True, "level": level.upper()}
-                    for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
+        "loggers": {
+            name: {"handlers": [], "propagate": True, "level": level.upper()}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+        },
     }
     logging.config.dictConfig(config)
     return config

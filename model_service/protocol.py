@@ -25,6 +25,10 @@ def parse_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as error:
+        if "infinity" in str(error):
+            raise InputError(
+                400, "non_finite", f"a number is beyond float64 ({error}): NaN and infinity are not accepted"
+            ) from None
         hint = " (NaN and Infinity are not JSON numbers)" if b"NaN" in body or b"Infinity" in body else ""
         raise InputError(400, "malformed_json", f"malformed JSON: {error}{hint}") from None
 
@@ -46,15 +50,20 @@ def _validated(values: list[Any], features: int) -> list[Any]:
         row, column = divmod(index, features)
         kind = type(value)
         if kind is not float and kind is not int:
-            raise InputError(400, "non_numeric", f"value at row {row}, column {column} is {value!r}: "
-                                                 "every feature must be a number")
+            raise InputError(
+                400, "non_numeric", f"value at row {row}, column {column} is {value!r}: every feature must be a number"
+            )
         try:
             finite = math.isfinite(value)
         except OverflowError:
             finite = False
         if not finite:
-            raise InputError(400, "non_finite", f"value at row {row}, column {column} is {value}: NaN, infinity "
-                                                "and numbers beyond float64 are not accepted")
+            raise InputError(
+                400,
+                "non_finite",
+                f"value at row {row}, column {column} is {value}: NaN, infinity "
+                "and numbers beyond float64 are not accepted",
+            )
     return values  # finite values whose sum overflowed
 
 
@@ -62,8 +71,11 @@ def _check_row_count(rows: int, max_rows: int) -> None:
     if rows == 0:
         raise InputError(400, "empty_batch", "the batch is empty: send at least one row")
     if rows > max_rows:
-        raise InputError(413, "too_many_rows", f"{rows} rows in one request; the limit is {max_rows} "
-                                               "(MAX_ROWS_PER_REQUEST): split the batch")
+        raise InputError(
+            413,
+            "too_many_rows",
+            f"{rows} rows in one request; the limit is {max_rows} (MAX_ROWS_PER_REQUEST): split the batch",
+        )
 
 
 def parse_v2_request(document: Any, features: int, max_rows: int) -> tuple[list[Any], int, str | None]:
@@ -75,16 +87,22 @@ def parse_v2_request(document: Any, features: int, max_rows: int) -> tuple[list[
         raise InputError(400, "schema", f"expected exactly one input tensor, got {len(inputs)}")
     tensor = inputs[0]
     datatype = tensor.get("datatype")
-    if datatype != "FP64" and datatype != "FP32":
+    if datatype not in ("FP64", "FP32"):
         raise InputError(400, "datatype", f"input datatype is {datatype!r}; FP32 or FP64 expected")
     shape = tensor.get("shape")
-    if type(shape) is not list or len(shape) != 2 or type(shape[0]) is not int or type(shape[1]) is not int \
-            or shape[0] < 0:
+    if (
+        type(shape) is not list
+        or len(shape) != 2
+        or type(shape[0]) is not int
+        or type(shape[1]) is not int
+        or shape[0] < 0
+    ):
         raise InputError(400, "shape", f"input shape is {shape!r}; expected [N, {features}]")
     rows, columns = shape
     if columns != features:
-        raise InputError(400, "feature_count", f"input shape {shape} has {columns} features; the model takes "
-                                               f"{features}")
+        raise InputError(
+            400, "feature_count", f"input shape {shape} has {columns} features; the model takes {features}"
+        )
     if rows == 0 or rows > max_rows:
         _check_row_count(rows, max_rows)
     data = tensor.get("data")
@@ -135,10 +153,14 @@ def parse_csv(body: bytes, features: int, max_rows: int) -> tuple[list[Any], int
             try:
                 value = float(cell)
             except ValueError:
-                raise InputError(400, "non_numeric", f"CSV row {row}, column {column} is {cell.strip()!r}: "
-                                                     "not a number") from None
+                raise InputError(
+                    400, "non_numeric", f"CSV row {row}, column {column} is {cell.strip()!r}: not a number"
+                ) from None
             if not math.isfinite(value):
-                raise InputError(400, "non_finite", f"CSV row {row}, column {column} is {cell.strip()}: NaN and "
-                                                    "infinity are not accepted")
+                raise InputError(
+                    400,
+                    "non_finite",
+                    f"CSV row {row}, column {column} is {cell.strip()}: NaN and infinity are not accepted",
+                )
             values.append(value)
     return values, len(lines)

@@ -41,6 +41,7 @@ def run(app: Any, settings: Settings) -> None:
     (up to GRACEFUL_SHUTDOWN_SECONDS)."""
     # Requests allocate many short-lived objects; collect the young generation less often.
     gc.set_threshold(50_000, 20, 20)
-    logging.getLogger("model_service").info("starting", extra={"port": settings.port,
-                                                               "model_dir": str(settings.model_dir)})
+    logging.getLogger("model_service").info(
+        "starting", extra={"port": settings.port, "model_dir": str(settings.model_dir)}
+    )
     uvicorn.Server(uvicorn_config(app, settings)).run()

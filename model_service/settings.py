@@ -67,12 +67,24 @@ class Settings:
             (self.max_body_bytes >= 1024, "MAX_BODY_BYTES", self.max_body_bytes, "at least 1024"),
             (self.max_rows_per_request >= 1, "MAX_ROWS_PER_REQUEST", self.max_rows_per_request, "at least 1"),
             (self.feedback_capacity >= 0, "FEEDBACK_CAPACITY", self.feedback_capacity, "0 or more"),
-            (self.graceful_shutdown_seconds >= 0, "GRACEFUL_SHUTDOWN_SECONDS", self.graceful_shutdown_seconds,
-             "0 or more seconds"),
-            (self.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "LOG_LEVEL", self.log_level,
-             "DEBUG, INFO, WARNING or ERROR"),
-            (not self.model_uri or self.model_uri.startswith("s3://"), "MODEL_URI", self.model_uri,
-             "empty or s3://bucket/key"),
+            (
+                self.graceful_shutdown_seconds >= 0,
+                "GRACEFUL_SHUTDOWN_SECONDS",
+                self.graceful_shutdown_seconds,
+                "0 or more seconds",
+            ),
+            (
+                self.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
+                "LOG_LEVEL",
+                self.log_level,
+                "DEBUG, INFO, WARNING or ERROR",
+            ),
+            (
+                not self.model_uri or self.model_uri.startswith("s3://"),
+                "MODEL_URI",
+                self.model_uri,
+                "empty or s3://bucket/key",
+            ),
         ]
         for ok, name, value, allowed in checks:
             if not ok:

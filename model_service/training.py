@@ -72,8 +72,9 @@ def _to_onnx(model: Any, features: int) -> bytes:
     from skl2onnx import to_onnx
 
     # zipmap=False: probabilities come out as one float tensor, not a list of dicts.
-    onnx_model = to_onnx(model, np.zeros((1, features), dtype=np.float64),
-                         options={id(model[-1]): {"zipmap": False}}, target_opset=17)
+    onnx_model = to_onnx(
+        model, np.zeros((1, features), dtype=np.float64), options={id(model[-1]): {"zipmap": False}}, target_opset=17
+    )
     return onnx_model.SerializeToString()
 
 
@@ -83,8 +84,8 @@ def train(options: TrainingOptions) -> Path:
     `<output>/latest` is pointed at the new version.
     """
     import joblib
-    import sklearn
     import skl2onnx
+    import sklearn
 
     if not 0 < options.test_size < 1:
         raise ValueError(f"test_size must be between 0 and 1, got {options.test_size}")
@@ -100,8 +101,9 @@ def train(options: TrainingOptions) -> Path:
     trained_at = datetime.now(UTC).replace(microsecond=0)
     digest = hashlib.sha256(onnx_bytes).hexdigest()
     version = f"{trained_at:%Y%m%dT%H%M%SZ}-{digest[:8]}"
-    drift = DriftReference.fit(x_train, wine.feature_names,
-                               [class_names[i] for i in model.predict(x_train)], bins=options.bins)
+    drift = DriftReference.fit(
+        x_train, wine.feature_names, [class_names[i] for i in model.predict(x_train)], bins=options.bins
+    )
     validation_rows = x_test[:VALIDATION_ROWS]
     metadata = {
         "name": options.model_name,
@@ -110,15 +112,26 @@ def train(options: TrainingOptions) -> Path:
         "feature_names": list(wine.feature_names),
         "class_names": class_names,
         "metrics": metrics,
-        "training": {"seed": options.seed, "test_size": options.test_size, "min_accuracy": options.min_accuracy,
-                     "estimator": "StandardScaler + LogisticRegression", "dataset": "sklearn.datasets.load_wine"},
-        "libraries": {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
-                      "numpy": np.__version__, "skl2onnx": skl2onnx.__version__},
+        "training": {
+            "seed": options.seed,
+            "test_size": options.test_size,
+            "min_accuracy": options.min_accuracy,
+            "estimator": "StandardScaler + LogisticRegression",
+            "dataset": "sklearn.datasets.load_wine",
+        },
+        "libraries": {
+            "python": platform.python_version(),
+            "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__,
+            "skl2onnx": skl2onnx.__version__,
+        },
         "model_file": MODEL_FILE,
         "model_sha256": digest,
         # The server refuses to become ready unless the ONNX model reproduces these.
-        "validation": {"rows": validation_rows.tolist(),
-                       "probabilities": model.predict_proba(validation_rows).tolist()},
+        "validation": {
+            "rows": validation_rows.tolist(),
+            "probabilities": model.predict_proba(validation_rows).tolist(),
+        },
     }
 
     target = options.output / version

@@ -5,6 +5,7 @@ set -euo pipefail
 packages=()
 command -v make >/dev/null 2>&1 || packages+=(make)
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
+command -v wrk >/dev/null 2>&1 || packages+=(wrk)            # bench/ and its smoke test
 if [ ${#packages[@]} -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"

@@ -8,6 +8,7 @@ the cloud is mocked: every resource registration is recorded with its inputs.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -147,6 +148,9 @@ def run_program(
     config = stack_config(stack, {**(overrides or {}), **(secrets or {})}, remove)
     mocks = RecordingMocks()
     with cli_environment(config, tuple(secrets or ())):
+        # The Pulumi runtime drives its own event loop; give it a fresh one (asyncio.run in other
+        # tests leaves none behind).
+        asyncio.set_event_loop(asyncio.new_event_loop())
         runtime_settings.set_root_resource(None)  # type: ignore[arg-type]
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview)
         from stacks.platform import main

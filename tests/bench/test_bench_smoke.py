@@ -1,0 +1,26 @@
+"""The benchmark still runs end to end (its figures are for people; nothing here judges speed)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from tests.support.pulumi_harness import REPO
+from tests.support.tools import require_tool
+
+
+def test_benchmark_runs_all_three_targets_and_prints_ratios() -> None:
+    require_tool("wrk", "apt-get install wrk")
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--concurrency", "2", "32", "--rounds", "1", "--duration", "1"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    for target in ("service", "baseline", "ceiling"):
+        assert re.search(rf"^\s+32\s+{target}\s+\d+\s+[\d.]+\s+[\d.]+\s+0$", result.stdout, re.M), result.stdout
+    assert re.search(r"ratios: service/baseline [\d.]+x, service/ceiling [\d.]+", result.stdout)
+    assert "targets at concurrency 32:" in result.stdout

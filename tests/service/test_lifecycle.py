@@ -1,0 +1,124 @@
+"""Readiness before and after the model loads, a model that cannot load, graceful shutdown, settings."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from model_service.app import ModelServer
+from model_service.logs import AccessLog
+from model_service.settings import Settings, SettingsError
+from tests.service.conftest import start_server
+
+ROW = [14.23, 1.71, 2.43, 15.6, 127.0, 2.8, 3.06, 0.28, 2.29, 5.64, 1.04, 3.92, 1065.0]
+
+
+def test_not_ready_until_the_model_is_loaded_and_ready_after(artifact: Path) -> None:
+    async def scenario() -> tuple[int, int, int, int]:
+        app = ModelServer(Settings(model_dir=artifact), AccessLog(enabled=False))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            before = (await client.get("/v2/health/ready")).status_code
+            infer_before = (await client.post("/invocations", json=[ROW])).status_code
+            await app.load()
+            after = (await client.get("/v2/health/ready")).status_code
+            infer_after = (await client.post("/invocations", json=[ROW])).status_code
+        return before, infer_before, after, infer_after
+
+    assert asyncio.run(scenario()) == (503, 503, 200, 200)
+
+
+def test_a_model_that_cannot_load_keeps_the_server_live_but_not_ready(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "server.log", wait_ready=False, MODEL_DIR=str(tmp_path / "empty"))
+    try:
+        with server.client() as client:
+            deadline = time.monotonic() + 10
+            while "error" not in (ready := client.get("/v2/health/ready").json()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert client.get("/v2/health/live").status_code == 200
+            response = client.get("/v2/health/ready")
+            assert response.status_code == 503
+            assert "no model in" in ready["error"] and "MODEL_DIR" in ready["error"]
+            assert client.post("/invocations", json=[ROW]).status_code == 503
+            assert "model_service_model_ready 0.0" in client.get("/metrics").text
+    finally:
+        assert server.stop() in (0, -15)
+
+
+def test_a_corrupt_model_is_refused(artifact: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for item in artifact.iterdir():
+        (broken / item.name).write_bytes(item.read_bytes())
+    (broken / "model.onnx").write_bytes((broken / "model.onnx").read_bytes() + b"\0")
+    app = ModelServer(Settings(model_dir=broken), AccessLog(enabled=False))
+    asyncio.run(app.load())
+    assert app.model is None
+    assert app.load_error is not None and "sha256" in app.load_error
+
+
+def test_sigterm_lets_in_flight_requests_finish_and_refuses_new_ones(artifact: Path, tmp_path: Path) -> None:
+    server = start_server(tmp_path / "server.log", MODEL_DIR=str(artifact), GRACEFUL_SHUTDOWN_SECONDS="10")
+    body = json.dumps({"inputs": [{"name": "x", "datatype": "FP64", "shape": [1, 13], "data": ROW}]}).encode()
+    head = (
+        f"POST /v2/models/wine-classifier/infer HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    in_flight = socket.create_connection(("127.0.0.1", server.port))
+    try:
+        in_flight.sendall(head + body[:10])  # the request is in flight: its body is still arriving
+        time.sleep(0.3)
+        server.process.send_signal(15)
+        time.sleep(0.5)
+        assert server.process.poll() is None, "the server quit with a request in flight"
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+        in_flight.sendall(body[10:])
+        response = b""
+        while b"\r\n\r\n" not in response or not response.rstrip().endswith(b"}"):
+            chunk = in_flight.recv(65536)
+            if not chunk:
+                break
+            response += chunk
+    finally:
+        in_flight.close()
+    assert response.startswith(b"HTTP/1.1 200")
+    assert b'"class_name"' in response
+    # uvicorn re-raises SIGTERM once it has shut down, as a process without a handler would end.
+    assert server.process.wait(timeout=15) in (0, -15)
+    assert any("shutdown" in line.lower() for line in server.log_lines())
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "words"),
+    [
+        ("PORT", "http", "PORT='http'"),
+        ("PORT", "70000", "a port number"),
+        ("MAX_BATCH_SIZE", "0", "1 to 4096"),
+        ("LOG_FEATURES", "maybe", "expected true or false"),
+        ("MODEL_URI", "https://example.com/model.tar.gz", "s3://"),
+    ],
+)
+def test_bad_settings_name_the_variable(variable: str, value: str, words: str) -> None:
+    with pytest.raises(SettingsError, match=variable) as caught:
+        Settings.from_env({variable: value})
+    assert words in str(caught.value)
+
+
+def test_serve_exits_2_on_bad_settings() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "model_service", "serve"],
+        env={"PORT": "x", "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "PORT='x'" in result.stderr

@@ -1,0 +1,90 @@
+"""Pieces of the service on their own: batching, drift arithmetic, parsing edge cases."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from model_service.batching import MicroBatcher
+from model_service.drift import BinCounter, DriftReference, ks_distance, psi
+from model_service.protocol import InputError, parse_csv, parse_v2_request
+
+
+def test_concurrent_requests_share_one_model_call() -> None:
+    calls: list[int] = []
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        calls.append(len(rows))
+        return np.column_stack([rows[:, 0], 1 - rows[:, 0]])
+
+    async def scenario() -> list[tuple[list[int], list[list[float]]]]:
+        batcher = MicroBatcher(predict, features=2, max_batch_size=64, max_wait_seconds=0.01)
+        requests = [batcher.submit([i / 100, 0.0], 1) for i in range(20)]
+        requests.append(batcher.submit([0.9, 0.0, 0.1, 0.0], 2))
+        return await asyncio.gather(*requests)
+
+    results = asyncio.run(scenario())
+    assert calls == [22]
+    assert results[3] == ([1], [[0.03, 0.97]])
+    assert results[-1] == ([0, 1], [[0.9, pytest.approx(0.1)], [0.1, 0.9]])
+
+
+def test_a_full_batch_is_flushed_at_once_and_the_rest_waits_for_the_next() -> None:
+    calls: list[int] = []
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        calls.append(len(rows))
+        return np.zeros((len(rows), 2))
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(predict, features=1, max_batch_size=4, max_wait_seconds=0.01)
+        await asyncio.gather(*[batcher.submit([1.0], 1) for _ in range(10)])
+
+    asyncio.run(scenario())
+    assert calls == [4, 4, 2]
+
+
+def test_a_failing_model_fails_every_request_of_its_batch() -> None:
+    def predict(rows: np.ndarray) -> np.ndarray:
+        raise RuntimeError("model exploded")
+
+    async def scenario() -> list[BaseException | object]:
+        batcher = MicroBatcher(predict, features=1, max_batch_size=8, max_wait_seconds=0)
+        return await asyncio.gather(*[batcher.submit([1.0], 1) for _ in range(3)], return_exceptions=True)
+
+    assert [str(result) for result in asyncio.run(scenario())] == ["model exploded"] * 3
+
+
+def test_bins_put_a_value_on_an_edge_in_the_lower_bin() -> None:
+    data = np.array([[float(v)] for v in range(1, 101)])
+    reference = DriftReference.fit(data, ["x"], ["a"] * 100, bins=4)
+    counter = BinCounter(reference)
+    edges = reference.features[0].edges
+    counter.add(np.array([[edges[0]], [edges[0] + 0.01], [-1e9], [1e9]]))
+    assert counter.counts[0, : reference.features[0].bin_count].tolist() == [2, 1, 0, 1]
+    assert reference.features[0].shares == pytest.approx((0.25, 0.25, 0.25, 0.25))
+
+
+def test_psi_and_ks_arithmetic() -> None:
+    shares = [0.25, 0.25, 0.25, 0.25]
+    assert psi([25, 25, 25, 25], shares) == 0
+    assert psi([0, 0, 0, 0], shares) == 0
+    shifted = psi([0, 0, 50, 50], shares)
+    expected = 2 * (0.5 - 0.25) * np.log(0.5 / 0.25) + 2 * (1e-4 - 0.25) * np.log(1e-4 / 0.25)
+    assert shifted == pytest.approx(expected)
+    assert ks_distance([0, 0, 50, 50], shares) == pytest.approx(0.5)
+
+
+def test_finite_values_whose_sum_overflows_are_accepted() -> None:
+    values, rows, _ = parse_v2_request(
+        {"inputs": [{"name": "x", "datatype": "FP64", "shape": [1, 2], "data": [1.7e308, 1.7e308]}]}, 2, 10
+    )
+    assert (values, rows) == ([1.7e308, 1.7e308], 1)
+
+
+def test_csv_that_is_not_text_is_refused() -> None:
+    with pytest.raises(InputError) as caught:
+        parse_csv(b"\xff\xfe", 2, 10)
+    assert caught.value.reason == "non_numeric"
