@@ -20,7 +20,7 @@ def test_benchmark_runs_all_three_targets_and_prints_ratios() -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    for target in ("service", "baseline", "ceiling"):
+    for target in ("service", "ceiling", "raw", "baseline"):
         assert re.search(rf"^\s+32\s+{target}\s+\d+\s+[\d.]+\s+[\d.]+\s+0$", result.stdout, re.M), result.stdout
-    assert re.search(r"ratios: service/baseline [\d.]+x, service/ceiling [\d.]+", result.stdout)
+    assert re.search(r"ratios: service/baseline [\d.]+x, service/ceiling [\d.]+, service/raw [\d.]+", result.stdout)
     assert "targets at concurrency 32:" in result.stdout
