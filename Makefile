@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 STACK  ?= local
 
-.PHONY: help setup up preview test lint typecheck bench train serve clean
+.PHONY: help setup up preview test fmt bench train serve clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -24,14 +24,15 @@ up: $(STAMP) ## pulumi up on STACK (default: local) with a local file backend an
 preview: $(STAMP) ## pulumi preview on STACK (default: local)
 	STACK=$(STACK) scripts/pulumi-stack.sh preview
 
-test: $(STAMP) ## the whole test suite (what CI runs)
-	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
-
-lint: $(STAMP) ## ruff and mypy
+test: $(STAMP) ## the whole test suite (what CI runs): lint, types, tests
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy stacks components model_service
+	$(BIN)/mypy stacks components model_service bench
+	$(BIN)/python -m pytest
+
+fmt: $(STAMP) ## format and fix what ruff can
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 bench: $(STAMP) ## model-service benchmark against a Flask + gunicorn baseline and a bare endpoint
 	$(BIN)/python -m bench

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import joblib
 from flask import Flask, jsonify, request
@@ -17,7 +18,7 @@ model = joblib.load(Path(os.environ["MODEL_DIR"]) / "model.joblib")
 
 
 @app.route("/predict", methods=["POST"])
-def predict():  # type: ignore[no-untyped-def]
+def predict() -> Any:
     features = request.get_json()["features"]
     prediction = model.predict([features])
     return jsonify({"prediction": int(prediction[0])})

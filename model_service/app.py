@@ -349,13 +349,11 @@ class ModelServer:
         model = self._require_model(params[1], params[2])
         return _json({"name": model.name, "ready": not self.shutting_down}, 503 if self.shutting_down else 200)
 
-    async def _predict(self, request: _Request, values: list[float], rows: int) -> Result:
+    def _predict(self, request: _Request, values: list[float], rows: int) -> asyncio.Future[Result]:
         assert self.batcher is not None
         request.rows = rows
         request.values = values
-        labels, probabilities = await self.batcher.submit(values, rows)
-        self.feedback.remember(request.request_id, labels)
-        return labels, probabilities
+        return self.batcher.submit(values, rows)
 
     async def _infer(self, request: _Request, params: tuple[str, str, str | None]) -> Response:
         model = self._require_model(params[1], params[2])
@@ -366,6 +364,7 @@ class ModelServer:
         if body_id:
             request.request_id = body_id
         labels, probabilities = await self._predict(request, values, count)
+        self.feedback.remember(request.request_id, labels)
         class_names = model.class_names
         return _json(
             {
@@ -406,6 +405,7 @@ class ModelServer:
                 f"content type {media.decode('latin-1')!r} is not supported; send application/json or text/csv",
             )
         labels, probabilities = await self._predict(request, values, count)
+        self.feedback.remember(request.request_id, labels)
         return _json(
             {
                 "model_name": model.name,

@@ -2,7 +2,8 @@
 # Run `pulumi up|preview|destroy` on one stack (STACK, default `local`), setting up what it needs:
 # the Pulumi CLI (pinned), a state backend and a secrets passphrase.
 #   - backend: PULUMI_BACKEND_URL if set; otherwise the local stack uses a file backend in
-#     .pulumi-state/, and dev/prod refuse to guess (state must be shared: see the README).
+#     PULUMI_STATE_DIR (default .pulumi-state/), and dev/prod refuse to guess (state must be
+#     shared: see the README).
 #   - secrets: PULUMI_CONFIG_PASSPHRASE(_FILE) if set; otherwise the local stack generates a random
 #     passphrase into .pulumi-state/passphrase (mode 600, git-ignored).
 set -euo pipefail
@@ -12,6 +13,7 @@ PULUMI_VERSION=3.272.0
 action=${1:?usage: scripts/pulumi-stack.sh up|preview|destroy|refresh [pulumi flags...]}
 shift
 stack=${STACK:-local}
+state_dir=${PULUMI_STATE_DIR:-$PWD/.pulumi-state}
 
 if ! command -v pulumi >/dev/null 2>&1; then
   if [ ! -x "$HOME/.pulumi/bin/pulumi" ]; then
@@ -27,8 +29,8 @@ if [ -z "${PULUMI_BACKEND_URL:-}" ]; then
     echo "  export PULUMI_BACKEND_URL='s3://<state-bucket>?region=us-east-1'   (or log in to Pulumi Cloud)" >&2
     exit 2
   fi
-  mkdir -p .pulumi-state
-  export PULUMI_BACKEND_URL="file://$PWD/.pulumi-state"
+  mkdir -p "$state_dir"
+  export PULUMI_BACKEND_URL="file://$state_dir"
 fi
 
 if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
@@ -37,12 +39,13 @@ if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FI
     echo "  or use a KMS secrets provider: pulumi stack change-secrets-provider 'awskms://alias/<key>'" >&2
     exit 2
   fi
-  passphrase_file=.pulumi-state/passphrase
+  passphrase_file=$state_dir/passphrase
   if [ ! -s "$passphrase_file" ]; then
+    mkdir -p "$state_dir"
     (umask 077 && head -c 32 /dev/urandom | base64 > "$passphrase_file")
     echo "Generated a passphrase for the local stack's secrets in $passphrase_file (keep it)."
   fi
-  export PULUMI_CONFIG_PASSPHRASE_FILE="$PWD/$passphrase_file"
+  export PULUMI_CONFIG_PASSPHRASE_FILE="$passphrase_file"
 fi
 
 pulumi stack select --create "$stack" --secrets-provider passphrase
