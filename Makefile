@@ -4,6 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 STACK  ?= local
+# checkov pins versions of shared libraries that clash with the test tools: it gets its own venv.
+TOOLS  := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
+CHECKOV_VERSION := 3.3.30
 
 .PHONY: help setup up preview test fmt bench train serve clean
 
@@ -16,7 +20,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[infra,service,train,dev]'
 	touch $(STAMP)
 
-setup: $(STAMP) ## create .venv with everything the program, the service and the tests need
+$(TOOLS_STAMP):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	touch $(TOOLS_STAMP)
+
+setup: $(STAMP) $(TOOLS_STAMP) ## create .venv (program, service, tests) and .venv-tools (checkov)
 
 up: $(STAMP) ## pulumi up on STACK (default: local) with a local file backend and passphrase secrets
 	STACK=$(STACK) scripts/pulumi-stack.sh up
@@ -24,7 +33,7 @@ up: $(STAMP) ## pulumi up on STACK (default: local) with a local file backend an
 preview: $(STAMP) ## pulumi preview on STACK (default: local)
 	STACK=$(STACK) scripts/pulumi-stack.sh preview
 
-test: $(STAMP) ## the whole test suite (what CI runs): lint, types, tests
+test: $(STAMP) $(TOOLS_STAMP) ## the whole test suite (what CI runs): lint, types, tests
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy stacks components model_service bench
@@ -44,4 +53,4 @@ serve: $(STAMP) ## serve artifacts/model on :8080
 	MODEL_DIR=artifacts/model $(BIN)/model-service serve
 
 clean: ## remove the virtualenv and caches (keeps .pulumi-state)
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .mypy_cache

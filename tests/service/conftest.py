@@ -1,76 +1,13 @@
-"""Fixtures that run the real model service: a trained artifact and a server process on a free port."""
+"""Fixtures of the service tests: one shared server process per module."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
-from model_service.training import TrainingOptions, train
-
-
-@pytest.fixture(scope="session")
-def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train(TrainingOptions(output=tmp_path_factory.mktemp("models")))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class RunningServer:
-    process: subprocess.Popen[bytes]
-    url: str
-    port: int
-    log: Path
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=10)
-
-    def log_lines(self) -> list[str]:
-        return [line for line in self.log.read_text().splitlines() if line.strip()]
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=30)
-
-
-def start_server(log: Path, wait_ready: bool = True, **env: str) -> RunningServer:
-    port = free_port()
-    environment = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "PYTHONUNBUFFERED": "1", **env}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "model_service", "serve"],
-        env=environment,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    server = RunningServer(process, f"http://127.0.0.1:{port}", port, log)
-    deadline = time.monotonic() + 30
-    path = "/v2/health/ready" if wait_ready else "/v2/health/live"
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(server.url + path, timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    server.stop()
-    raise RuntimeError(f"server not ready:\n{log.read_text()}")
+from tests.support.model_server import RunningServer, start_server
 
 
 @pytest.fixture(scope="module")

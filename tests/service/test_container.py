@@ -15,7 +15,7 @@ import httpx
 import pytest
 from packaging.requirements import Requirement
 
-from tests.service.conftest import free_port
+from tests.support.model_server import free_port
 from tests.support.pulumi_harness import REPO
 
 DOCKERFILE = (REPO / "model_service" / "Dockerfile").read_text()

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sklearn.datasets import load_wine
 
-from tests.service.conftest import RunningServer
+from tests.support.model_server import RunningServer
 
 WINE = load_wine()
 ROW = WINE.data[0].tolist()

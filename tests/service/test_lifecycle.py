@@ -16,7 +16,7 @@ import pytest
 from model_service.app import ModelServer
 from model_service.logs import AccessLog
 from model_service.settings import Settings, SettingsError
-from tests.service.conftest import start_server
+from tests.support.model_server import start_server
 
 ROW = [14.23, 1.71, 2.43, 15.6, 127.0, 2.8, 3.06, 0.28, 2.29, 5.64, 1.04, 3.92, 1065.0]
 

@@ -22,7 +22,7 @@ from model_service.app import ModelServer
 from model_service.drift import ks_distance, psi
 from model_service.logs import AccessLog
 from model_service.settings import Settings
-from tests.service.conftest import RunningServer, start_server
+from tests.support.model_server import RunningServer, start_server
 from tests.support.pulumi_harness import REPO
 
 WINE = load_wine()

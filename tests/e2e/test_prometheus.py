@@ -1,0 +1,211 @@
+"""End to end: the real model service scraped by a real Prometheus loaded with exactly the chart's
+rule file. Normal traffic, then shifted traffic: the drift alert goes pending or firing for the
+shifted feature only; every recording rule and every dashboard query returns data; every metric
+a rule or dashboard names exists."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import promql_parser
+import pytest
+import yaml
+from sklearn.datasets import load_wine
+
+from tests.support.model_server import RunningServer, free_port, start_server
+from tests.support.pulumi_harness import REPO
+from tests.support.tools import require_tool
+
+RULES = REPO / "charts" / "model-service" / "files" / "rules" / "model-service.rules.yaml"
+DASHBOARDS = sorted((REPO / "charts" / "model-service" / "files" / "dashboards").glob("*.json"))
+# Metrics a rule may name that come from elsewhere in the cluster, not from the service.
+EXTERNAL_METRICS = {"up", "kube_pod_container_status_restarts_total"}
+WINE = load_wine()
+SHIFTED = "alcohol"
+
+
+class Prometheus:
+    def __init__(self, url: str) -> None:
+        self.client = httpx.Client(base_url=url, timeout=10)
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        answer = self.client.get("/api/v1/query", params={"query": expr}).json()
+        assert answer["status"] == "success", answer
+        return answer["data"]["result"]
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return self.client.get("/api/v1/alerts").json()["data"]["alerts"]
+
+    def wait_for(self, what: str, check: Any, timeout: float = 60) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = check()
+            if result:
+                return result
+            time.sleep(0.5)
+        raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def stack(artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, Prometheus]]:
+    binary = require_tool("prometheus", "apt-get install prometheus (Debian/Ubuntu) or a Prometheus release")
+    workdir = tmp_path_factory.mktemp("e2e")
+    service = start_server(workdir / "service.log", MODEL_DIR=str(artifact), MAX_ROWS_PER_REQUEST="1024")
+    port = free_port()
+    # The equivalent of the chart's ServiceMonitor: the same path, job and namespace labels.
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(RULES)],
+        "scrape_configs": [
+            {
+                "job_name": "model-service",
+                "metrics_path": "/metrics",
+                "static_configs": [{"targets": [f"127.0.0.1:{service.port}"], "labels": {"namespace": "models"}}],
+            }
+        ],
+    }
+    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
+    process = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=(workdir / "prometheus.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    prometheus = Prometheus(f"http://127.0.0.1:{port}")
+    try:
+        prometheus.wait_for("the service to be scraped", lambda: _up(prometheus), timeout=60)
+        _drive_traffic(service)
+        yield service, prometheus
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        service.stop()
+
+
+def _up(prometheus: Prometheus) -> bool:
+    try:
+        return any(r["value"][1] == "1" for r in prometheus.query('up{job="model-service"}'))
+    except httpx.TransportError:
+        return False
+
+
+def _send(client: httpx.Client, rows: np.ndarray) -> list[str]:
+    ids = []
+    for start in range(0, len(rows), 50):
+        chunk = rows[start : start + 50]
+        response = client.post(
+            "/v2/models/wine-classifier/infer",
+            json={
+                "inputs": [
+                    {"name": "x", "datatype": "FP64", "shape": list(chunk.shape), "data": chunk.ravel().tolist()}
+                ]
+            },
+        )
+        assert response.status_code == 200
+        ids.append(response.headers["x-request-id"])
+    return ids
+
+
+def _drive_traffic(service: RunningServer) -> None:
+    rng = np.random.default_rng(7)
+    with service.client() as client:
+        normal = WINE.data[rng.integers(0, len(WINE.data), 300)] * rng.normal(1.0, 0.01, (300, 13))
+        ids = _send(client, normal)
+        for request_id in ids[:3]:
+            client.post("/feedback", json={"request_id": request_id, "labels": [0] * 50})
+        client.post("/invocations", content=b"1,2", headers={"content-type": "text/csv"})  # one refusal
+        time.sleep(3)
+        shifted = WINE.data[rng.integers(0, len(WINE.data), 3000)] * rng.normal(1.0, 0.01, (3000, 13))
+        shifted[:, list(WINE.feature_names).index(SHIFTED)] += 2 * WINE.data[:, 0].std()
+        _send(client, shifted)
+
+
+def test_drift_alert_goes_pending_or_firing_for_the_shifted_feature_only(
+    stack: tuple[RunningServer, Prometheus],
+) -> None:
+    _, prometheus = stack
+
+    def drift_alerts() -> list[dict[str, Any]]:
+        return [a for a in prometheus.alerts() if a["labels"]["alertname"].startswith("ModelFeatureDrift")]
+
+    prometheus.wait_for("a drift alert", lambda: [a for a in drift_alerts() if a["labels"]["feature"] == SHIFTED])
+    time.sleep(3)  # a few more evaluations: any wrong alert would show up by now
+    alerts = drift_alerts()
+    critical = [a for a in alerts if a["labels"]["alertname"] == "ModelFeatureDriftCritical"]
+    assert {a["labels"]["feature"] for a in critical} == {SHIFTED}
+    assert all(a["state"] in ("pending", "firing") for a in critical)
+    assert critical[0]["labels"]["severity"] == "critical"
+    assert "runbook_url" in critical[0]["annotations"]
+    stable = [a["labels"]["feature"] for a in alerts if a["labels"]["feature"] != SHIFTED]
+    assert stable == [], f"stable features alerted: {stable}"
+    psi = {r["metric"]["feature"]: float(r["value"][1]) for r in prometheus.query("job_feature:model_feature_psi:1h")}
+    assert psi[SHIFTED] > 0.25 and psi["hue"] < 0.1
+
+
+def recording_rules() -> list[str]:
+    return [r["record"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"] if "record" in r]
+
+
+@pytest.mark.parametrize("record", recording_rules())
+def test_every_recording_rule_returns_data(stack: tuple[RunningServer, Prometheus], record: str) -> None:
+    _, prometheus = stack
+    prometheus.wait_for(f"{record} to have data", lambda: prometheus.query(record), timeout=30)
+
+
+def dashboard_queries() -> list[tuple[str, str]]:
+    queries = []
+    for path in DASHBOARDS:
+        for panel in json.loads(path.read_text())["panels"]:
+            if panel.get("datasource", {}).get("type") == "prometheus":
+                queries += [(f"{path.stem}: {panel['title']}", t["expr"]) for t in panel["targets"]]
+    return queries
+
+
+def _instantiate(expr: str) -> str:
+    return (
+        expr.replace("$__rate_interval", "1m")
+        .replace("$namespace", ".*")
+        .replace("$job", ".*")
+        .replace("$feature", ".*")
+    )
+
+
+@pytest.mark.parametrize(("panel", "expr"), dashboard_queries(), ids=[q[0] for q in dashboard_queries()])
+def test_every_dashboard_query_returns_data(stack: tuple[RunningServer, Prometheus], panel: str, expr: str) -> None:
+    _, prometheus = stack
+    prometheus.wait_for(f"{panel} to have data", lambda: prometheus.query(_instantiate(expr)), timeout=30)
+
+
+def _metric_names(node: Any, found: set[str]) -> set[str]:
+    if type(node).__name__ == "VectorSelector" and node.name:
+        found.add(node.name)
+    for attribute in ("lhs", "rhs", "expr", "args", "param", "vector_selector"):
+        child = getattr(node, attribute, None)
+        for item in child if isinstance(child, list) else [child]:
+            if item is not None and type(item).__module__.startswith("promql_parser"):
+                _metric_names(item, found)
+    return found
+
+
+def test_every_metric_a_rule_or_dashboard_names_exists(stack: tuple[RunningServer, Prometheus]) -> None:
+    _, prometheus = stack
+    expressions = [r["expr"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]
+    expressions += [_instantiate(expr) for _, expr in dashboard_queries()]
+    named: set[str] = set()
+    for expr in expressions:
+        _metric_names(promql_parser.parse(expr), named)
+    assert "model_feature_bin_total" in named and "job_feature:model_feature_psi:1h" in named
+    known = set(prometheus.client.get("/api/v1/label/__name__/values").json()["data"])
+    missing = sorted(named - known - EXTERNAL_METRICS)
+    assert missing == [], f"named in rules or dashboards but neither exported nor recorded: {missing}"
