@@ -115,6 +115,24 @@ class ArtifactsConfig:
 
 
 @dataclass(frozen=True)
+class ObservabilityConfig:
+    prometheus_retention: str
+    prometheus_storage_gi: int
+    loki_retention_hours: int
+    loki_scalable: bool
+
+
+@dataclass(frozen=True)
+class ModelServiceConfig:
+    profile: str
+    image_repository: str
+    image_tag: str
+    model_version: str
+    min_replicas: int
+    max_replicas: int
+
+
+@dataclass(frozen=True)
 class AlertingConfig:
     """Alertmanager receivers. Credentials stay `pulumi.Output` secrets end to end."""
 
@@ -143,6 +161,8 @@ class StackConfig:
     artifacts: ArtifactsConfig
     alerting: AlertingConfig
     grafana_admin_password: pulumi.Output[str] | None
+    observability: ObservabilityConfig
+    model_service: ModelServiceConfig
 
     @property
     def name_prefix(self) -> str:
@@ -467,6 +487,8 @@ def load(declared_keys: Sequence[str] | None = None) -> StackConfig:
     )
 
     alerting = _read_alerting(reader)
+    observability = _read_observability(reader)
+    model_service = _read_model_service(reader)
     grafana_password = reader.secret("grafanaAdminPassword")
     kube_context = reader.string("kubeContext") or None
 
@@ -488,7 +510,36 @@ def load(declared_keys: Sequence[str] | None = None) -> StackConfig:
         artifacts=artifacts,
         alerting=alerting,
         grafana_admin_password=grafana_password,
+        observability=observability,
+        model_service=model_service,
     )
+
+
+def _read_observability(reader: _Reader) -> ObservabilityConfig:
+    retention = reader.string("prometheusRetention")
+    if retention and not re.fullmatch(r"\d+(h|d|w|y)", retention):
+        reader.problem("prometheusRetention", retention, "must be a Prometheus duration such as 15d, 72h or 4w")
+    return ObservabilityConfig(
+        prometheus_retention=retention,
+        prometheus_storage_gi=reader.integer("prometheusStorageGi", minimum=1, maximum=16384),
+        loki_retention_hours=reader.integer("lokiRetentionHours", minimum=24),
+        loki_scalable=reader.boolean("lokiScalable"),
+    )
+
+
+def _read_model_service(reader: _Reader) -> ModelServiceConfig:
+    profile = reader.string("modelServiceProfile", allowed=("local", "dev", "prod"))
+    tag = reader.string("modelServiceImageTag")
+    if tag and not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", tag):
+        reader.problem("modelServiceImageTag", tag, "must be a valid image tag (letters, digits, _ . -)")
+    version = reader.string("modelVersion")
+    if version and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", version):
+        reader.problem("modelVersion", version, "must be a version directory name as `model-service train` prints it")
+    minimum = reader.integer("modelServiceMinReplicas", minimum=1)
+    maximum = reader.integer("modelServiceMaxReplicas", minimum=1)
+    if minimum > maximum:
+        reader.problem("modelServiceMinReplicas", minimum, f"must not exceed modelServiceMaxReplicas ({maximum})")
+    return ModelServiceConfig(profile, reader.string("modelServiceImageRepository"), tag, version, minimum, maximum)
 
 
 def _read_alerting(reader: _Reader) -> AlertingConfig:

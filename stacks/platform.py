@@ -6,16 +6,31 @@ are documented in the README and a test fails if one disappears or is renamed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 
 from components.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.cluster import Cluster, ClusterArgs, NodeGroupSpec
+from components.model_service import ModelAccess, ModelService, ModelServiceArgs
 from components.network import Network, NetworkArgs
+from components.observability import AwsIntegration, Observability, ObservabilityArgs, Receivers, port_forward_command
 from components.registry import Registry, RegistryArgs
 from stacks.config import NodeGroupConfig, StackConfig
+
+MODELS_PREFIX = "wine"
+
+
+@dataclass(frozen=True)
+class AwsCore:
+    provider: aws.Provider
+    network: Network
+    cluster: Cluster
+    registry: Registry
+    artifacts: ArtifactStore
 
 
 def _node_group_spec(config: NodeGroupConfig) -> NodeGroupSpec:
@@ -24,7 +39,7 @@ def _node_group_spec(config: NodeGroupConfig) -> NodeGroupSpec:
     )
 
 
-def build_aws(config: StackConfig) -> dict[str, Any]:
+def build_aws(config: StackConfig) -> AwsCore:
     """The AWS core: network, cluster, registry and artifact store."""
     assert config.region is not None  # guaranteed by stacks.config when aws_enabled
     provider = aws.Provider(
@@ -90,30 +105,120 @@ def build_aws(config: StackConfig) -> dict[str, Any]:
         ),
         opts=with_aws,
     )
+    return AwsCore(provider, network, cluster, registry, artifacts)
 
+
+def aws_outputs(config: StackConfig, core: AwsCore) -> dict[str, Any]:
+    buckets = core.artifacts.bucket_names
     return {
         "region": config.region,
-        "vpcId": network.vpc_id,
-        "privateSubnetIds": network.private_subnet_ids,
-        "clusterName": cluster.name,
-        "kubeconfig": cluster.kubeconfig,
-        "oidcProviderArn": cluster.oidc_provider_arn,
-        "ecrRepositoryUrls": registry.repository_urls,
-        "modelServiceRepositoryUrl": registry.repository_urls["model-service"],
-        "bucketNames": artifacts.bucket_names,
-        "datasetsBucket": artifacts.bucket_names["datasets"],
-        "modelsBucket": artifacts.bucket_names["models"],
-        "logsBucket": artifacts.bucket_names["logs"],
-        "captureBucket": artifacts.bucket_names["capture"],
-        "artifactsKmsKeyArn": artifacts.kms_key_arn,
+        "vpcId": core.network.vpc_id,
+        "privateSubnetIds": core.network.private_subnet_ids,
+        "clusterName": core.cluster.name,
+        "kubeconfig": core.cluster.kubeconfig,
+        "oidcProviderArn": core.cluster.oidc_provider_arn,
+        "ecrRepositoryUrls": core.registry.repository_urls,
+        "modelServiceRepositoryUrl": core.registry.repository_urls["model-service"],
+        "bucketNames": buckets,
+        "datasetsBucket": buckets["datasets"],
+        "modelsBucket": buckets["models"],
+        "logsBucket": buckets["logs"],
+        "captureBucket": buckets["capture"],
+        "artifactsKmsKeyArn": core.artifacts.kms_key_arn,
+    }
+
+
+def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any]:
+    """The observability stack and the model service, on the stack's cluster (EKS, or the
+    current kube context when the stack has no AWS)."""
+    providers: dict[str, pulumi.ProviderResource] = {}
+    integration = model_access = None
+    if core is not None:
+        assert config.region is not None
+        providers = {"aws": core.provider, "kubernetes": core.cluster.kubernetes_provider}
+        integration = AwsIntegration(
+            region=config.region,
+            logs_bucket_name=core.artifacts.bucket_names["logs"],
+            logs_bucket_arn=core.artifacts.bucket_arns["logs"],
+            kms_key_arn=core.artifacts.kms_key_arn,
+            oidc_provider_arn=core.cluster.oidc_provider_arn,
+            oidc_provider_url=core.cluster.oidc_provider_url,
+        )
+    else:
+        providers = {"kubernetes": k8s.Provider("kubernetes", context=config.kube_context)}
+    on_cluster = pulumi.ResourceOptions(providers=providers)
+
+    alerting = config.alerting
+    observability = Observability(
+        "observability",
+        ObservabilityArgs(
+            name_prefix=config.name_prefix,
+            prometheus_retention=config.observability.prometheus_retention,
+            prometheus_storage_gi=config.observability.prometheus_storage_gi,
+            loki_retention_hours=config.observability.loki_retention_hours,
+            loki_scalable=config.observability.loki_scalable,
+            storage_class="gp3" if core is not None else None,
+            receivers=Receivers(
+                slack_channel=alerting.slack_channel,
+                slack_webhook_url=alerting.slack_webhook_url,
+                email_to=alerting.email_to,
+                smtp_smarthost=alerting.smtp_smarthost,
+                smtp_from=alerting.smtp_from,
+                smtp_password=alerting.smtp_password,
+                webhook_url=alerting.webhook_url,
+            ),
+            grafana_admin_password=config.grafana_admin_password,
+            aws=integration,
+        ),
+        opts=on_cluster,
+    )
+
+    service_config = config.model_service
+    image_repository: pulumi.Input[str] = service_config.image_repository
+    if core is not None:
+        image_repository = core.registry.repository_urls["model-service"]
+        if service_config.model_version:
+            model_access = ModelAccess(
+                bucket_name=core.artifacts.bucket_names["models"],
+                bucket_arn=core.artifacts.bucket_arns["models"],
+                prefix=MODELS_PREFIX,
+                version=service_config.model_version,
+                kms_key_arn=core.artifacts.kms_key_arn,
+                oidc_provider_arn=core.cluster.oidc_provider_arn,
+                oidc_provider_url=core.cluster.oidc_provider_url,
+            )
+    # The release carries a ServiceMonitor and a PrometheusRule: their CRDs come with the stack.
+    ModelService(
+        "model-service",
+        ModelServiceArgs(
+            image_repository=image_repository,
+            image_tag=service_config.image_tag,
+            profile=service_config.profile,
+            min_replicas=service_config.min_replicas,
+            max_replicas=service_config.max_replicas,
+            model=model_access,
+            monitoring_namespace=observability.namespace,
+            after=(observability.prometheus_stack,),
+        ),
+        opts=on_cluster,
+    )
+    namespace = observability.namespace
+    return {
+        "grafanaUrl": "http://localhost:3000 after: "
+        + port_forward_command(namespace, observability.grafana_service, 3000, 80),
+        "grafanaAdminPassword": observability.grafana_admin_password,
+        "prometheusService": f"{namespace}/{observability.prometheus_service}",
+        "alertmanagerService": f"{namespace}/{observability.alertmanager_service}",
     }
 
 
 def build(config: StackConfig) -> dict[str, Any]:
     """Every resource of the stack; returns the stack outputs by name."""
     outputs: dict[str, Any] = {"stack": config.stack, "awsEnabled": config.aws_enabled}
-    if config.aws_enabled:
-        outputs.update(build_aws(config))
+    core = build_aws(config) if config.aws_enabled else None
+    if core is not None:
+        outputs.update(aws_outputs(config, core))
+    outputs.update(build_kubernetes(config, core))
     return outputs
 
 

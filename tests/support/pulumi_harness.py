@@ -20,6 +20,7 @@ from typing import Any
 import pulumi
 import pulumi.runtime.settings as runtime_settings
 import yaml
+from pulumi.runtime.mocks import MockMonitor
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = "mlops-platform"
@@ -32,6 +33,8 @@ class Registered:
     name: str
     inputs: dict[str, Any]
     provider: str | None
+    # URNs of the resources this one waits for (depends_on and input dependencies).
+    dependencies: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -82,10 +85,30 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["name"] = args.name
         elif args.typ == "aws:kms/key:Key":
             state["keyId"] = f"key-{args.name}"
+        elif args.typ == "random:index/randomPassword:RandomPassword":
+            state["result"] = "generated-by-random-password"
         return f"{args.name}-id", state
+
+    def new_resource_dependencies(self, type_: str, name: str, dependencies: list[str]) -> None:
+        for resource in self.resources:
+            if resource.type == type_ and resource.name == name:
+                resource.dependencies = dependencies
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         return {}, None
+
+
+class RecordingMonitor(MockMonitor):
+    """The mock resource monitor, also noting each registration's dependencies."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.recording = mocks
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method's name)
+        response = super().RegisterResource(request)
+        self.recording.new_resource_dependencies(request.type, request.name, list(request.dependencies))
+        return response
 
 
 def stack_config(
@@ -152,7 +175,7 @@ def run_program(
         # tests leaves none behind).
         asyncio.set_event_loop(asyncio.new_event_loop())
         runtime_settings.set_root_resource(None)  # type: ignore[arg-type]
-        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview)
+        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=RecordingMonitor(mocks))
         from stacks.platform import main
 
         resolved: dict[str, Any] = {}

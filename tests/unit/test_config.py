@@ -84,6 +84,16 @@ def test_dev_and_prod_differ_only_through_their_stack_files() -> None:
         ({"clusterAdminRoleArns": ["admin"]}, "clusterAdminRoleArns", '"admin"', "is not an IAM role ARN"),
         ({"systemNodeMinSize": "two"}, "systemNodeMinSize", '"two"', "must be a whole number"),
         ({"flowLogs": "yes"}, "flowLogs", '"yes"', "must be true or false"),
+        ({"prometheusRetention": "two weeks"}, "prometheusRetention", '"two weeks"', "a Prometheus duration"),
+        ({"lokiRetentionHours": 2}, "lokiRetentionHours", "2", "at least 24"),
+        ({"modelServiceProfile": "staging"}, "modelServiceProfile", '"staging"', "one of local, dev, prod"),
+        (
+            {"modelServiceMinReplicas": 5, "modelServiceMaxReplicas": 2},
+            "modelServiceMinReplicas",
+            "5",
+            "must not exceed modelServiceMaxReplicas (2)",
+        ),
+        ({"modelServiceImageTag": "v 1"}, "modelServiceImageTag", '"v 1"', "valid image tag"),
         ({"aws:region": "us-east-9"}, "aws:region", '"us-east-9"', "unknown AWS region"),
     ],
 )
@@ -144,4 +154,5 @@ def test_every_problem_is_listed_in_one_message() -> None:
 
 def test_local_stack_needs_no_aws_settings() -> None:
     run = run_program("local", remove=("aws:region",))
-    assert run.outputs == {"stack": "local", "awsEnabled": False}
+    assert run.outputs["awsEnabled"] is False
+    assert "region" not in run.outputs

@@ -13,7 +13,14 @@ from tests.support.pulumi_harness import REPO, StackRun, run_program
 
 # The contract CI jobs read with `pulumi stack output --json`. Renaming or dropping one breaks
 # them: change this list only together with the README's outputs table and a release note.
-COMMON_OUTPUTS = {"stack", "awsEnabled"}
+COMMON_OUTPUTS = {
+    "stack",
+    "awsEnabled",
+    "grafanaUrl",
+    "grafanaAdminPassword",
+    "prometheusService",
+    "alertmanagerService",
+}
 AWS_OUTPUTS = {
     "region",
     "vpcId",
@@ -30,7 +37,7 @@ AWS_OUTPUTS = {
     "captureBucket",
     "artifactsKmsKeyArn",
 }
-SECRET_OUTPUTS = {"kubeconfig"}
+SECRET_OUTPUTS = {"kubeconfig", "grafanaAdminPassword"}
 
 
 @pytest.fixture(scope="module", params=["local", "dev", "prod"])
@@ -76,6 +83,8 @@ def test_components_use_their_type_tokens() -> None:
         "mlops:cluster:Cluster",
         "mlops:registry:Registry",
         "mlops:storage:ArtifactStore",
+        "mlops:observability:Observability",
+        "mlops:workload:ModelService",
     }
 
 

@@ -1,0 +1,122 @@
+"""ModelService: this repository's chart, with the image from the registry and read access to
+exactly one prefix of the models bucket."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from components.iam import policy_document, service_account_role
+
+CHART = Path(__file__).resolve().parent.parent / "charts" / "model-service"
+SERVICE_ACCOUNT = "model-service"
+
+
+@dataclass(frozen=True)
+class ModelAccess:
+    """Where the model lives in S3 and how the pod may read it (IRSA)."""
+
+    bucket_name: pulumi.Input[str]
+    bucket_arn: pulumi.Input[str]
+    prefix: str
+    version: str
+    kms_key_arn: pulumi.Input[str]
+    oidc_provider_arn: pulumi.Input[str]
+    oidc_provider_url: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class ModelServiceArgs:
+    image_repository: pulumi.Input[str]
+    image_tag: str
+    profile: str  # local, dev or prod: picks charts/model-service/values-<profile>.yaml
+    min_replicas: int
+    max_replicas: int
+    namespace: str = "models"
+    model: ModelAccess | None = None
+    allowed_namespaces: tuple[str, ...] = ()
+    monitoring_namespace: str = "monitoring"
+    # Resources the release needs first: the Prometheus operator's CRDs for its ServiceMonitor and
+    # PrometheusRule come with the kube-prometheus-stack release.
+    after: tuple[pulumi.Resource, ...] = ()
+
+
+def profile_values(profile: str) -> dict[str, Any]:
+    path = CHART / f"values-{profile}.yaml"
+    if not path.is_file():
+        raise ValueError(f"no chart values for profile {profile!r}: expected {path}")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+class ModelService(pulumi.ComponentResource):
+    """The model-service Helm release in its namespace."""
+
+    release: k8s.helm.v3.Release
+    service_name: str
+
+    def __init__(self, name: str, args: ModelServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops:workload:ModelService", name, None, opts)
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-ns", metadata={"name": args.namespace}, opts=pulumi.ResourceOptions(parent=self)
+        )
+        values = profile_values(args.profile)
+        values["image"] = {**values.get("image", {}), "repository": args.image_repository, "tag": args.image_tag}
+        autoscaling = values.setdefault("autoscaling", {})
+        autoscaling.update(minReplicas=args.min_replicas, maxReplicas=args.max_replicas)
+        values["replicaCount"] = args.min_replicas
+        values["networkPolicy"] = {
+            "enabled": True,
+            "allowedNamespaces": list(args.allowed_namespaces),
+            "monitoringNamespace": args.monitoring_namespace,
+        }
+        values["serviceAccount"] = {"create": True, "name": SERVICE_ACCOUNT, "roleArn": ""}
+        if args.model is not None:
+            role = self._reader_role(name, args.model, args.namespace)
+            values["serviceAccount"]["roleArn"] = role.arn
+            uri = pulumi.Output.concat(
+                "s3://", args.model.bucket_name, "/", args.model.prefix, "/", args.model.version, "/model.tar.gz"
+            )
+            values["model"] = {**values.get("model", {}), "name": "wine-classifier", "uri": uri}
+        self.release = k8s.helm.v3.Release(
+            f"{name}-release",
+            name="model-service",
+            namespace=args.namespace,
+            chart=str(CHART),
+            values=values,
+            timeout=600,
+            # Without a model source no pod can become ready: do not hold `pulumi up` for it
+            # (ModelNotReady fires instead).
+            skip_await=args.model is None and not values.get("model", {}).get("volume"),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, *args.after]),
+        )
+        self.service_name = "model-service"
+        self.register_outputs({"namespace": args.namespace, "service": self.service_name})
+
+    def _reader_role(self, name: str, model: ModelAccess, namespace: str) -> Any:
+        """Read-only access to `<prefix>/*` of the models bucket (and decrypting it), nothing more."""
+        policy = pulumi.Output.all(model.bucket_arn, model.kms_key_arn).apply(
+            lambda arns: policy_document(
+                {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [f"{arns[0]}/{model.prefix}/*"]},
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:ListBucket"],
+                    "Resource": [arns[0]],
+                    "Condition": {"StringLike": {"s3:prefix": [f"{model.prefix}/*"]}},
+                },
+                {"Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [arns[1]]},
+            )
+        )
+        return service_account_role(
+            f"{name}-model-reader",
+            namespace=namespace,
+            service_account=SERVICE_ACCOUNT,
+            oidc_provider_arn=model.oidc_provider_arn,
+            oidc_provider_url=model.oidc_provider_url,
+            inline_policy=policy,
+            opts=pulumi.ResourceOptions(parent=self),
+        )

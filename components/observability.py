@@ -1,0 +1,489 @@
+"""Observability: kube-prometheus-stack, Loki and Grafana Alloy in the `monitoring` namespace.
+
+Every chart is installed with `helm.v3.Release`, not `helm.v4.Chart`: kube-prometheus-stack ships
+its CRDs in `crds/` and runs admission-webhook Jobs as Helm hooks, and Loki uses hooks too; a
+Release runs Helm's own install (CRDs first, hooks in order) and is one resource to depend on, so
+everything that needs the CRDs (the model service's ServiceMonitor and PrometheusRule) simply
+depends on the kube-prometheus-stack Release.
+
+Credentials never enter Helm values: the Grafana admin password and the Alertmanager
+configuration (which holds the receivers' webhook URLs and SMTP password) are Kubernetes Secrets
+made from Pulumi secrets, and the charts are pointed at them by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+import yaml
+
+from components.iam import policy_document, service_account_role
+
+
+@dataclass(frozen=True)
+class ChartSource:
+    chart: str
+    version: str
+    repository: str
+
+
+# Pinned versions from the charts' official repositories.
+KUBE_PROMETHEUS_STACK = ChartSource(
+    "kube-prometheus-stack", "88.6.5", "https://prometheus-community.github.io/helm-charts"
+)
+# The OSS Loki chart is maintained by the Grafana community repository since 2026-03.
+LOKI = ChartSource("loki", "6.56.1", "https://grafana-community.github.io/helm-charts")
+ALLOY = ChartSource("alloy", "1.11.1", "https://grafana.github.io/helm-charts")
+
+GRAFANA_ADMIN_SECRET = "grafana-admin"
+ALERTMANAGER_SECRET = "alertmanager-config"
+LOKI_SERVICE_ACCOUNT = "loki"
+GRAFANA_SERVICE_ACCOUNT = "kube-prometheus-stack-grafana"
+CLOUDWATCH_READ_ACTIONS = (
+    "cloudwatch:DescribeAlarms",
+    "cloudwatch:GetMetricData",
+    "cloudwatch:GetMetricStatistics",
+    "cloudwatch:ListMetrics",
+    "logs:DescribeLogGroups",
+    "logs:GetLogEvents",
+    "logs:GetQueryResults",
+    "logs:StartQuery",
+    "logs:StopQuery",
+    "logs:FilterLogEvents",
+    "tag:GetResources",
+    "ec2:DescribeRegions",
+)
+
+
+@dataclass(frozen=True)
+class Receivers:
+    """Alertmanager receivers; URLs and passwords are Pulumi secrets."""
+
+    slack_channel: str = ""
+    slack_webhook_url: pulumi.Output[str] | None = None
+    email_to: str = ""
+    smtp_smarthost: str = ""
+    smtp_from: str = ""
+    smtp_password: pulumi.Output[str] | None = None
+    webhook_url: pulumi.Output[str] | None = None
+
+
+@dataclass(frozen=True)
+class AwsIntegration:
+    """What the stack needs from AWS; absent on a cluster without AWS (the local stack)."""
+
+    region: str
+    logs_bucket_name: pulumi.Input[str]
+    logs_bucket_arn: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    oidc_provider_arn: pulumi.Input[str]
+    oidc_provider_url: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class ObservabilityArgs:
+    name_prefix: str
+    prometheus_retention: str
+    prometheus_storage_gi: int
+    loki_retention_hours: int
+    loki_scalable: bool
+    storage_class: str | None
+    receivers: Receivers
+    grafana_admin_password: pulumi.Output[str] | None = None
+    aws: AwsIntegration | None = None
+    namespace: str = "monitoring"
+    extra_dashboard_namespaces: Sequence[str] = field(default_factory=tuple)
+
+
+def alertmanager_config(receivers: Receivers, secrets: Mapping[str, str | None]) -> str:
+    """alertmanager.yaml: routes by severity, Watchdog to a null receiver, warnings inhibited by
+    criticals of the same alert and namespace."""
+
+    def notify(send_resolved: bool) -> dict[str, Any]:
+        receiver: dict[str, Any] = {}
+        if receivers.slack_channel and secrets.get("slack"):
+            receiver["slack_configs"] = [
+                {
+                    "api_url": secrets["slack"],
+                    "channel": receivers.slack_channel,
+                    "send_resolved": send_resolved,
+                    "title": "{{ .CommonLabels.alertname }} ({{ .Status }})",
+                    "text": "{{ range .Alerts }}{{ .Annotations.summary }}\n{{ .Annotations.runbook_url }}\n{{ end }}",
+                }
+            ]
+        if receivers.email_to and secrets.get("smtp"):
+            receiver["email_configs"] = [
+                {
+                    "to": receivers.email_to,
+                    "from": receivers.smtp_from,
+                    "smarthost": receivers.smtp_smarthost,
+                    "auth_username": receivers.smtp_from,
+                    "auth_password": secrets["smtp"],
+                    "send_resolved": send_resolved,
+                }
+            ]
+        if secrets.get("webhook"):
+            receiver["webhook_configs"] = [{"url": secrets["webhook"], "send_resolved": send_resolved}]
+        return receiver
+
+    config = {
+        "route": {
+            "receiver": "warning",
+            "group_by": ["namespace", "alertname"],
+            "group_wait": "30s",
+            "group_interval": "5m",
+            "repeat_interval": "4h",
+            "routes": [
+                {"matchers": ['alertname = "Watchdog"'], "receiver": "null"},
+                {"matchers": ['alertname = "InfoInhibitor"'], "receiver": "null"},
+                {"matchers": ['severity = "critical"'], "receiver": "critical", "repeat_interval": "1h"},
+                {"matchers": ['severity = "warning"'], "receiver": "warning"},
+            ],
+        },
+        "inhibit_rules": [
+            {
+                "source_matchers": ['severity = "critical"'],
+                "target_matchers": ['severity = "warning"'],
+                "equal": ["namespace", "alertname"],
+            }
+        ],
+        "receivers": [{"name": "null"}, {"name": "critical", **notify(True)}, {"name": "warning", **notify(True)}],
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+class Observability(pulumi.ComponentResource):
+    """The Grafana observability stack on one cluster, wired to AWS where there is AWS."""
+
+    namespace: str
+    grafana_admin_password: pulumi.Output[str]
+    prometheus_stack: k8s.helm.v3.Release
+    grafana_service: str
+    prometheus_service: str
+    alertmanager_service: str
+    loki_url: str
+
+    def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops:observability:Observability", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.namespace = args.namespace
+        namespace = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": args.namespace}, opts=child)
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+
+        if args.grafana_admin_password is not None:
+            password = args.grafana_admin_password
+        else:
+            password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False, opts=child).result
+        self.grafana_admin_password = pulumi.Output.secret(password)
+        k8s.core.v1.Secret(
+            f"{name}-grafana-admin",
+            metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": args.namespace},
+            string_data={"admin-user": "admin", "admin-password": self.grafana_admin_password},
+            opts=in_namespace,
+        )
+        secrets = {
+            "slack": args.receivers.slack_webhook_url,
+            "smtp": args.receivers.smtp_password,
+            "webhook": args.receivers.webhook_url,
+        }
+        present = {key: value for key, value in secrets.items() if value is not None}
+        # Output.all() of nothing is a list, not a dict: start from an empty mapping then.
+        resolved: pulumi.Output[Any] = pulumi.Output.all(**present) if present else pulumi.Output.from_input({})
+        config: pulumi.Output[str] = resolved.apply(lambda values: alertmanager_config(args.receivers, values))
+        k8s.core.v1.Secret(
+            f"{name}-alertmanager",
+            metadata={"name": ALERTMANAGER_SECRET, "namespace": args.namespace},
+            # Secret even with no receiver configured: the file is credentials-shaped by nature.
+            string_data={"alertmanager.yaml": pulumi.Output.secret(config)},  # type: ignore[arg-type]
+            opts=in_namespace,
+        )
+
+        loki_role_arn = grafana_role_arn = None
+        if args.aws is not None:
+            loki_role_arn = self._loki_role(name, args.aws, args.namespace).arn
+            grafana_role_arn = self._grafana_role(name, args.aws, args.namespace).arn
+
+        self.prometheus_stack = k8s.helm.v3.Release(
+            f"{name}-kube-prometheus-stack",
+            name="kube-prometheus-stack",
+            namespace=args.namespace,
+            chart=KUBE_PROMETHEUS_STACK.chart,
+            version=KUBE_PROMETHEUS_STACK.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=KUBE_PROMETHEUS_STACK.repository),
+            values=self._prometheus_stack_values(args, grafana_role_arn),
+            timeout=900,
+            opts=in_namespace,
+        )
+        loki = k8s.helm.v3.Release(
+            f"{name}-loki",
+            name="loki",
+            namespace=args.namespace,
+            chart=LOKI.chart,
+            version=LOKI.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=LOKI.repository),
+            values=loki_values(args, loki_role_arn),
+            timeout=900,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.prometheus_stack]),
+        )
+        self.loki_url = f"http://loki-gateway.{args.namespace}.svc.cluster.local"
+        k8s.helm.v3.Release(
+            f"{name}-alloy",
+            name="alloy",
+            namespace=args.namespace,
+            chart=ALLOY.chart,
+            version=ALLOY.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=ALLOY.repository),
+            values=alloy_values(self.loki_url),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[loki]),
+        )
+        self.grafana_service = "kube-prometheus-stack-grafana"
+        self.prometheus_service = "kube-prometheus-stack-prometheus"
+        self.alertmanager_service = "kube-prometheus-stack-alertmanager"
+        self.register_outputs({"namespace": args.namespace, "grafanaService": self.grafana_service})
+
+    def _loki_role(self, name: str, integration: AwsIntegration, namespace: str) -> aws.iam.Role:
+        """Loki may read and write its own bucket and nothing else."""
+        policy = pulumi.Output.all(integration.logs_bucket_arn, integration.kms_key_arn).apply(
+            lambda arns: policy_document(
+                {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [arns[0]]},
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                    "Resource": [f"{arns[0]}/*"],
+                },
+                {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": [arns[1]]},
+            )
+        )
+        return service_account_role(
+            f"{name}-loki",
+            namespace=namespace,
+            service_account=LOKI_SERVICE_ACCOUNT,
+            oidc_provider_arn=integration.oidc_provider_arn,
+            oidc_provider_url=integration.oidc_provider_url,
+            inline_policy=policy,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _grafana_role(self, name: str, integration: AwsIntegration, namespace: str) -> aws.iam.Role:
+        """Grafana's CloudWatch datasource may read metrics and logs, nothing else. These read APIs
+        take no resource-level permissions, hence `*`."""
+        return service_account_role(
+            f"{name}-grafana-cloudwatch",
+            namespace=namespace,
+            service_account=GRAFANA_SERVICE_ACCOUNT,
+            oidc_provider_arn=integration.oidc_provider_arn,
+            oidc_provider_url=integration.oidc_provider_url,
+            inline_policy=policy_document(
+                {"Effect": "Allow", "Action": list(CLOUDWATCH_READ_ACTIONS), "Resource": "*"}
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    @staticmethod
+    def _prometheus_stack_values(
+        args: ObservabilityArgs, grafana_role_arn: pulumi.Output[str] | None
+    ) -> dict[str, Any]:
+        storage: dict[str, Any] = {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": f"{args.prometheus_storage_gi}Gi"}},
+        }
+        if args.storage_class:
+            storage["storageClassName"] = args.storage_class
+        datasources: list[dict[str, Any]] = [
+            {
+                "name": "Loki",
+                "uid": "loki",
+                "type": "loki",
+                "access": "proxy",
+                "url": f"http://loki-gateway.{args.namespace}.svc.cluster.local",
+                "jsonData": {"maxLines": 1000},
+            }
+        ]
+        grafana_service_account: dict[str, Any] = {"name": GRAFANA_SERVICE_ACCOUNT}
+        if args.aws is not None and grafana_role_arn is not None:
+            datasources.append(
+                {
+                    "name": "CloudWatch",
+                    "uid": "cloudwatch",
+                    "type": "cloudwatch",
+                    "jsonData": {"authType": "default", "defaultRegion": args.aws.region},
+                }
+            )
+            grafana_service_account["annotations"] = {"eks.amazonaws.com/role-arn": grafana_role_arn}
+        everywhere = {
+            "serviceMonitorSelectorNilUsesHelmValues": False,
+            "podMonitorSelectorNilUsesHelmValues": False,
+            "ruleSelectorNilUsesHelmValues": False,
+            "probeSelectorNilUsesHelmValues": False,
+            "serviceMonitorNamespaceSelector": {},
+            "podMonitorNamespaceSelector": {},
+            "ruleNamespaceSelector": {},
+            "serviceMonitorSelector": {},
+            "ruleSelector": {},
+        }
+        return {
+            "crds": {"enabled": True},
+            "prometheus": {
+                "prometheusSpec": {
+                    **everywhere,
+                    "retention": args.prometheus_retention,
+                    "storageSpec": {"volumeClaimTemplate": {"spec": storage}},
+                    "resources": {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
+                }
+            },
+            "alertmanager": {
+                "alertmanagerSpec": {
+                    "useExistingSecret": True,
+                    "configSecret": ALERTMANAGER_SECRET,
+                    "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+                }
+            },
+            "grafana": {
+                "admin": {
+                    "existingSecret": GRAFANA_ADMIN_SECRET,
+                    "userKey": "admin-user",
+                    "passwordKey": "admin-password",
+                },
+                "serviceAccount": grafana_service_account,
+                "sidecar": {
+                    "dashboards": {
+                        "enabled": True,
+                        "label": "grafana_dashboard",
+                        "labelValue": "1",
+                        "searchNamespace": "ALL",
+                        "folderAnnotation": "grafana_folder",
+                        "provider": {"foldersFromFilesStructure": True},
+                    },
+                    "datasources": {
+                        "enabled": True,
+                        "defaultDatasourceEnabled": True,
+                        "alertmanager": {"enabled": True},
+                    },
+                },
+                "additionalDataSources": datasources,
+                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+            },
+            "nodeExporter": {"enabled": True},
+            "kubeStateMetrics": {"enabled": True},
+        }
+
+
+def loki_values(args: ObservabilityArgs, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
+    """Single binary on the filesystem (local), single binary or simple-scalable on S3 (AWS)."""
+    schema = {
+        "configs": [
+            {
+                "from": "2024-04-01",
+                "store": "tsdb",
+                "object_store": "s3" if args.aws else "filesystem",
+                "schema": "v13",
+                "index": {"prefix": "index_", "period": "24h"},
+            }
+        ]
+    }
+    loki: dict[str, Any] = {
+        "auth_enabled": False,
+        "schemaConfig": schema,
+        "limits_config": {
+            "retention_period": f"{args.loki_retention_hours}h",
+            "allow_structured_metadata": True,
+            "volume_enabled": True,
+        },
+        "compactor": {"retention_enabled": True, "delete_request_store": "s3" if args.aws else "filesystem"},
+        "commonConfig": {"replication_factor": 3 if args.loki_scalable else 1},
+    }
+    values: dict[str, Any] = {"loki": loki, "serviceAccount": {"name": LOKI_SERVICE_ACCOUNT}}
+    if args.aws is not None:
+        bucket = args.aws.logs_bucket_name
+        loki["storage"] = {
+            "type": "s3",
+            "bucketNames": {"chunks": bucket, "ruler": bucket},
+            "s3": {"region": args.aws.region},
+        }
+        if role_arn is not None:
+            values["serviceAccount"]["annotations"] = {"eks.amazonaws.com/role-arn": role_arn}
+    else:
+        loki["storage"] = {"type": "filesystem"}
+    if args.loki_scalable:
+        values.update(
+            deploymentMode="SimpleScalable",
+            backend={"replicas": 3},
+            read={"replicas": 3},
+            write={"replicas": 3},
+            singleBinary={"replicas": 0},
+        )
+    else:
+        values.update(
+            deploymentMode="SingleBinary",
+            singleBinary={"replicas": 1},
+            backend={"replicas": 0},
+            read={"replicas": 0},
+            write={"replicas": 0},
+        )
+    return values
+
+
+ALLOY_CONFIG = """
+discovery.kubernetes "pods" {
+  role = "pod"
+  selectors {
+    role  = "pod"
+    field = "spec.nodeName=" + coalesce(sys.env("HOSTNAME"), constants.hostname)
+  }
+}
+
+discovery.relabel "pods" {
+  targets = discovery.kubernetes.pods.targets
+  rule {
+    source_labels = ["__meta_kubernetes_namespace"]
+    target_label  = "namespace"
+  }
+  rule {
+    source_labels = ["__meta_kubernetes_pod_name"]
+    target_label  = "pod"
+  }
+  rule {
+    source_labels = ["__meta_kubernetes_pod_container_name"]
+    target_label  = "container"
+  }
+  rule {
+    source_labels = ["__meta_kubernetes_pod_label_app", "__meta_kubernetes_pod_label_app_kubernetes_io_name"]
+    separator     = ""
+    target_label  = "app"
+  }
+}
+
+loki.source.kubernetes "pods" {
+  targets    = discovery.relabel.pods.output
+  forward_to = [loki.write.default.receiver]
+}
+
+loki.write "default" {
+  endpoint {
+    url = "LOKI_URL/loki/api/v1/push"
+  }
+}
+"""
+
+
+def alloy_values(loki_url: str) -> dict[str, Any]:
+    """Alloy as a DaemonSet reading every pod's logs through the Kubernetes API, with bounded labels
+    only (namespace, pod, container, app)."""
+    return {
+        "controller": {"type": "daemonset"},
+        "alloy": {
+            "configMap": {"create": True, "content": ALLOY_CONFIG.replace("LOKI_URL", loki_url).strip() + "\n"},
+            "mounts": {"varlog": False},
+            "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+        },
+    }
+
+
+def port_forward_command(namespace: str, service: str, local_port: int, remote_port: int) -> str:
+    return f"kubectl -n {namespace} port-forward svc/{service} {local_port}:{remote_port}"

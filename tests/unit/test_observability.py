@@ -1,0 +1,206 @@
+"""Observability and ModelService under mocks, per stack: charts, pinned versions, the values that
+matter, IRSA scoping, secrets kept out of values, and the order things are installed in."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import yaml
+
+from components.observability import ALLOY, KUBE_PROMETHEUS_STACK, LOKI, Receivers, alertmanager_config
+from tests.support.chart_values import write
+from tests.support.pulumi_harness import REPO, StackRun, run_program
+
+SECRETS = {
+    "alertSlackWebhookUrl": "https://hooks.slack.example/T0K3N-slack",
+    "alertSmtpPassword": "smtp-pa55word",
+    "alertWebhookUrl": "https://pager.example/hook-s3cret",
+    "grafanaAdminPassword": "grafana-adm1n-pw",
+}
+RECEIVERS = {
+    "alertSlackChannel": "#ml-oncall",
+    "alertEmailTo": "oncall@example.com",
+    "alertSmtpSmarthost": "smtp.example.com:587",
+    "alertSmtpFrom": "alerts@example.com",
+}
+
+
+@pytest.fixture(scope="module", params=["local", "dev", "prod"])
+def run(request: pytest.FixtureRequest) -> StackRun:
+    return run_program(request.param, overrides=RECEIVERS, secrets=SECRETS)
+
+
+def releases(run: StackRun) -> dict[str, dict[str, Any]]:
+    return {r.inputs["name"]: r.inputs for r in run.of_type("kubernetes:helm.sh/v3:Release")}
+
+
+def test_charts_come_from_their_official_repositories_at_pinned_versions(run: StackRun) -> None:
+    found = releases(run)
+    for source in (KUBE_PROMETHEUS_STACK, LOKI, ALLOY):
+        release = found[source.chart]
+        assert (release["chart"], release["version"], release["repositoryOpts"]["repo"]) == (
+            source.chart,
+            source.version,
+            source.repository,
+        )
+        assert release["namespace"] == "monitoring"
+    assert LOKI.repository == "https://grafana-community.github.io/helm-charts"
+    assert found["model-service"]["chart"] == str(REPO / "charts" / "model-service")
+
+
+def test_prometheus_selects_monitors_and_rules_from_every_namespace_and_persists(run: StackRun) -> None:
+    spec = releases(run)["kube-prometheus-stack"]["values"]["prometheus"]["prometheusSpec"]
+    for key in (
+        "serviceMonitorSelectorNilUsesHelmValues",
+        "ruleSelectorNilUsesHelmValues",
+        "podMonitorSelectorNilUsesHelmValues",
+    ):
+        assert spec[key] is False
+    assert spec["serviceMonitorNamespaceSelector"] == {} and spec["ruleNamespaceSelector"] == {}
+    expected = {"local": ("2d", "10Gi"), "dev": ("7d", "20Gi"), "prod": ("30d", "200Gi")}[run.outputs["stack"]]
+    volume = spec["storageSpec"]["volumeClaimTemplate"]["spec"]
+    assert (spec["retention"], volume["resources"]["requests"]["storage"]) == expected
+    assert volume.get("storageClassName") == (None if run.outputs["stack"] == "local" else "gp3")
+    assert spec["resources"]["requests"] and spec["resources"]["limits"]
+    values = releases(run)["kube-prometheus-stack"]["values"]
+    assert values["nodeExporter"]["enabled"] and values["kubeStateMetrics"]["enabled"]
+
+
+def test_no_secret_appears_in_any_values_or_plain_input(run: StackRun) -> None:
+    every_release = json.dumps([r.inputs for r in run.of_type("kubernetes:helm.sh/v3:Release")])
+    for secret in SECRETS.values():
+        assert secret not in every_release
+    grafana = releases(run)["kube-prometheus-stack"]["values"]["grafana"]
+    assert grafana["admin"]["existingSecret"] == "grafana-admin"
+    alertmanager = releases(run)["kube-prometheus-stack"]["values"]["alertmanager"]["alertmanagerSpec"]
+    assert alertmanager == {**alertmanager, "useExistingSecret": True, "configSecret": "alertmanager-config"}
+    assert run.outputs["grafanaAdminPassword"] == SECRETS["grafanaAdminPassword"]
+    assert "grafanaAdminPassword" in run.secret_outputs
+
+
+def test_alertmanager_routes_by_severity_with_a_null_watchdog_and_inhibition() -> None:
+    config = yaml.safe_load(
+        alertmanager_config(
+            Receivers(
+                slack_channel="#ml", email_to="a@example.com", smtp_smarthost="smtp:587", smtp_from="b@example.com"
+            ),
+            {"slack": "https://hooks/x", "smtp": "pw", "webhook": "https://hook/y"},
+        )
+    )
+    routes = {route["matchers"][0]: route["receiver"] for route in config["route"]["routes"]}
+    assert routes['alertname = "Watchdog"'] == "null"
+    assert routes['severity = "critical"'] == "critical" and routes['severity = "warning"'] == "warning"
+    receivers = {receiver["name"]: receiver for receiver in config["receivers"]}
+    assert set(receivers["critical"]) == {"name", "slack_configs", "email_configs", "webhook_configs"}
+    assert receivers["critical"]["slack_configs"][0]["api_url"] == "https://hooks/x"
+    assert receivers["null"] == {"name": "null"}
+    assert config["inhibit_rules"][0]["source_matchers"] == ['severity = "critical"']
+    assert config["inhibit_rules"][0]["target_matchers"] == ['severity = "warning"']
+
+
+def test_grafana_datasources_and_sidecars(run: StackRun) -> None:
+    grafana = releases(run)["kube-prometheus-stack"]["values"]["grafana"]
+    assert grafana["sidecar"]["dashboards"]["enabled"] and grafana["sidecar"]["datasources"]["enabled"]
+    assert grafana["sidecar"]["dashboards"]["searchNamespace"] == "ALL"
+    assert grafana["sidecar"]["datasources"]["alertmanager"]["enabled"] is True
+    sources = {source["type"] for source in grafana["additionalDataSources"]}
+    if run.outputs["awsEnabled"]:
+        assert sources == {"loki", "cloudwatch"}
+        role = grafana["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
+        assert role.endswith("/observability-grafana-cloudwatch")
+    else:
+        assert sources == {"loki"}, "no CloudWatch without AWS"
+        assert "annotations" not in grafana["serviceAccount"]
+
+
+def _trust_subject(run: StackRun, role_name: str) -> str:
+    statement = json.loads(run.one("aws:iam/role:Role", role_name).inputs["assumeRolePolicy"])["Statement"][0]
+    return next(value for key, value in statement["Condition"]["StringEquals"].items() if key.endswith(":sub"))
+
+
+def test_loki_stores_in_the_logs_bucket_through_a_role_scoped_to_it(run: StackRun) -> None:
+    values = releases(run)["loki"]["values"]
+    loki = values["loki"]
+    assert loki["schemaConfig"]["configs"][0]["store"] == "tsdb"
+    assert loki["limits_config"]["allow_structured_metadata"] is True
+    stack = run.outputs["stack"]
+    assert loki["limits_config"]["retention_period"] == {"local": "48h", "dev": "72h", "prod": "720h"}[stack]
+    assert values["deploymentMode"] == ("SimpleScalable" if stack == "prod" else "SingleBinary")
+    if not run.outputs["awsEnabled"]:
+        assert loki["storage"] == {"type": "filesystem"}
+        return
+    assert loki["storage"]["bucketNames"] == {"chunks": run.outputs["logsBucket"], "ruler": run.outputs["logsBucket"]}
+    assert values["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"].endswith("/observability-loki")
+    assert _trust_subject(run, "observability-loki") == "system:serviceaccount:monitoring:loki"
+    policy = json.loads(run.one("aws:iam/rolePolicy:RolePolicy", "observability-loki-inline").inputs["policy"])
+    resources = {r for statement in policy["Statement"] for r in statement["Resource"]}
+    bucket = f"arn:aws:s3:::{run.outputs['logsBucket']}"
+    assert resources == {bucket, f"{bucket}/*", run.outputs["artifactsKmsKeyArn"]}
+
+
+def test_alloy_ships_pod_logs_with_bounded_labels(run: StackRun) -> None:
+    values = releases(run)["alloy"]["values"]
+    assert values["controller"]["type"] == "daemonset"
+    config = values["alloy"]["configMap"]["content"]
+    labels = {line.split("=")[1].strip().strip('"') for line in config.splitlines() if "target_label" in line}
+    assert labels == {"namespace", "pod", "container", "app"}
+    assert "loki-gateway.monitoring.svc.cluster.local/loki/api/v1/push" in config
+
+
+def test_install_order_crds_before_the_model_service_and_loki_before_alloy(run: StackRun) -> None:
+    by_name = {r.name: r for r in run.of_type("kubernetes:helm.sh/v3:Release")}
+
+    def waits_for(name: str, other: str) -> bool:
+        return any(urn.endswith(f"::{other}") for urn in by_name[name].dependencies)
+
+    assert waits_for("model-service-release", "observability-kube-prometheus-stack")
+    assert waits_for("observability-loki", "observability-kube-prometheus-stack")
+    assert waits_for("observability-alloy", "observability-loki")
+
+
+def test_model_service_gets_the_registry_image_and_a_role_for_its_model_prefix_only() -> None:
+    run = run_program("dev", overrides={"modelVersion": "20261124T120000Z-abcd1234", "modelServiceImageTag": "sha-1"})
+    values = releases(run)["model-service"]["values"]
+    assert values["image"]["repository"] == run.outputs["modelServiceRepositoryUrl"]
+    assert values["image"]["tag"] == "sha-1"
+    assert values["model"]["uri"] == f"s3://{run.outputs['modelsBucket']}/wine/20261124T120000Z-abcd1234/model.tar.gz"
+    assert values["autoscaling"]["minReplicas"] == 1 and values["autoscaling"]["maxReplicas"] == 3
+    assert values["serviceAccount"]["roleArn"].endswith("/model-service-model-reader")
+    assert _trust_subject(run, "model-service-model-reader") == "system:serviceaccount:models:model-service"
+    policy = json.loads(run.one("aws:iam/rolePolicy:RolePolicy", "model-service-model-reader-inline").inputs["policy"])
+    actions = {action for statement in policy["Statement"] for action in statement["Action"]}
+    assert actions == {"s3:GetObject", "s3:ListBucket", "kms:Decrypt"}
+    get = next(s for s in policy["Statement"] if s["Action"] == ["s3:GetObject"])
+    assert get["Resource"] == [f"arn:aws:s3:::{run.outputs['modelsBucket']}/wine/*"]
+
+
+@pytest.mark.parametrize("stack", ["local", "dev", "prod"])
+def test_the_model_service_values_render_with_helm_into_valid_manifests(stack: str) -> None:
+    values = releases(run_program(stack, overrides={"modelVersion": "v1"}))["model-service"]["values"]
+    with helm.Chart.load(str(REPO / "charts" / "model-service")) as chart:
+        manifests = chart.render(values, name="model-service", namespace="models")
+    docs = [
+        doc for name, text in manifests.items() if name.endswith(".yaml") for doc in yaml.safe_load_all(text) if doc
+    ]
+    for doc in docs:
+        if doc["kind"] not in ("ServiceMonitor", "PrometheusRule"):
+            kubernetes_validate.validate(doc, "1.33.0", strict=True)
+    deployment = next(doc for doc in docs if doc["kind"] == "Deployment")
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "model-service"
+
+
+def test_values_are_written_out_for_rendering_against_the_real_charts(tmp_path: Path) -> None:
+    written = write("dev", tmp_path)
+    assert {path.name for path in written} == {
+        "kube-prometheus-stack.yaml",
+        "loki.yaml",
+        "alloy.yaml",
+        "model-service.yaml",
+    }
+    header, body = (tmp_path / "dev" / "kube-prometheus-stack.yaml").read_text().split("\n", 1)
+    assert "88.6.5" in header and yaml.safe_load(body)["grafana"]["admin"]["existingSecret"] == "grafana-admin"
