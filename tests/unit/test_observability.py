@@ -113,6 +113,15 @@ def test_grafana_datasources_and_sidecars(run: StackRun) -> None:
         assert sources == {"loki", "cloudwatch"}
         role = grafana["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
         assert role.endswith("/observability-grafana-cloudwatch")
+        subject = _trust_subject(run, "observability-grafana-cloudwatch")
+        assert subject == "system:serviceaccount:monitoring:kube-prometheus-stack-grafana"
+        assert grafana["serviceAccount"]["name"] == "kube-prometheus-stack-grafana"
+        policy = run.one("aws:iam/rolePolicy:RolePolicy", "observability-grafana-cloudwatch-inline").inputs["policy"]
+        actions = {a for statement in json.loads(policy)["Statement"] for a in statement["Action"]}
+        assert all(
+            a.split(":")[1].startswith(("Describe", "Get", "List", "StartQuery", "StopQuery", "Filter"))
+            for a in actions
+        ), actions
     else:
         assert sources == {"loki"}, "no CloudWatch without AWS"
         assert "annotations" not in grafana["serviceAccount"]

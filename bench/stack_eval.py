@@ -1,0 +1,30 @@
+"""How long a whole-stack evaluation under Pulumi mocks takes: `python -m bench.stack_eval`.
+
+Runs the program of each stack under mocks (tests/support/pulumi_harness.py) a few times and
+prints the resource count and the median wall time; the first run of the process includes
+importing the cloud SDKs and is reported apart.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from tests.support.pulumi_harness import run_program
+
+
+def main() -> None:
+    started = time.perf_counter()
+    run_program("prod")
+    print(f"first run (imports included): {time.perf_counter() - started:.2f}s")
+    for stack in ("local", "dev", "prod"):
+        timings = []
+        for _ in range(5):
+            started = time.perf_counter()
+            run = run_program(stack)
+            timings.append(time.perf_counter() - started)
+        print(f"{stack:>5}: {len(run.resources):>3} resources, median {statistics.median(timings):.2f}s per evaluation")
+
+
+if __name__ == "__main__":
+    main()
