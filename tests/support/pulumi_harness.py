@@ -195,5 +195,5 @@ def run_program(
             return pulumi.Output.from_input(None)
 
         program()
-        pulumi.runtime.mocks._sync_await(resolve_outputs())  # type: ignore[attr-defined]
+        pulumi.runtime.mocks._sync_await(resolve_outputs())
     return StackRun(mocks.resources, resolved, secret_names)
