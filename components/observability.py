@@ -209,43 +209,42 @@ class Observability(pulumi.ComponentResource):
             loki_role_arn = self._loki_role(name, args.aws, args.namespace).arn
             grafana_role_arn = self._grafana_role(name, args.aws, args.namespace).arn
 
-        self.prometheus_stack = k8s.helm.v3.Release(
-            f"{name}-kube-prometheus-stack",
-            name="kube-prometheus-stack",
-            namespace=args.namespace,
-            chart=KUBE_PROMETHEUS_STACK.chart,
-            version=KUBE_PROMETHEUS_STACK.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=KUBE_PROMETHEUS_STACK.repository),
-            values=self._prometheus_stack_values(args, grafana_role_arn),
-            timeout=900,
-            opts=in_namespace,
+        self.prometheus_stack = self._release(
+            name,
+            KUBE_PROMETHEUS_STACK,
+            args.namespace,
+            self._prometheus_stack_values(args, grafana_role_arn),
+            depends_on=[namespace],
         )
-        loki = k8s.helm.v3.Release(
-            f"{name}-loki",
-            name="loki",
-            namespace=args.namespace,
-            chart=LOKI.chart,
-            version=LOKI.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=LOKI.repository),
-            values=loki_values(args, loki_role_arn),
-            timeout=900,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.prometheus_stack]),
+        loki = self._release(
+            name, LOKI, args.namespace, loki_values(args, loki_role_arn), depends_on=[self.prometheus_stack]
         )
         self.loki_url = f"http://loki-gateway.{args.namespace}.svc.cluster.local"
-        k8s.helm.v3.Release(
-            f"{name}-alloy",
-            name="alloy",
-            namespace=args.namespace,
-            chart=ALLOY.chart,
-            version=ALLOY.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=ALLOY.repository),
-            values=alloy_values(self.loki_url),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[loki]),
-        )
+        self._release(name, ALLOY, args.namespace, alloy_values(self.loki_url), depends_on=[loki])
         self.grafana_service = "kube-prometheus-stack-grafana"
         self.prometheus_service = "kube-prometheus-stack-prometheus"
         self.alertmanager_service = "kube-prometheus-stack-alertmanager"
         self.register_outputs({"namespace": args.namespace, "grafanaService": self.grafana_service})
+
+    def _release(
+        self,
+        name: str,
+        source: ChartSource,
+        namespace: str,
+        values: dict[str, Any],
+        depends_on: Sequence[pulumi.Resource],
+    ) -> k8s.helm.v3.Release:
+        return k8s.helm.v3.Release(
+            f"{name}-{source.chart}",
+            name=source.chart,
+            namespace=namespace,
+            chart=source.chart,
+            version=source.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=source.repository),
+            values=values,
+            timeout=900,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+        )
 
     def _loki_role(self, name: str, integration: AwsIntegration, namespace: str) -> aws.iam.Role:
         """Loki may read and write its own bucket and nothing else."""

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from sklearn.datasets import load_wine
 
-from tests.support.model_server import RunningServer, free_port, start_server
+from tests.support.model_server import RunningServer, free_port, send_rows, start_server
 from tests.support.pulumi_harness import REPO
 from tests.support.tools import require_tool
 
@@ -100,35 +100,18 @@ def _up(prometheus: Prometheus) -> bool:
         return False
 
 
-def _send(client: httpx.Client, rows: np.ndarray) -> list[str]:
-    ids = []
-    for start in range(0, len(rows), 50):
-        chunk = rows[start : start + 50]
-        response = client.post(
-            "/v2/models/wine-classifier/infer",
-            json={
-                "inputs": [
-                    {"name": "x", "datatype": "FP64", "shape": list(chunk.shape), "data": chunk.ravel().tolist()}
-                ]
-            },
-        )
-        assert response.status_code == 200
-        ids.append(response.headers["x-request-id"])
-    return ids
-
-
 def _drive_traffic(service: RunningServer) -> None:
     rng = np.random.default_rng(7)
     with service.client() as client:
         normal = WINE.data[rng.integers(0, len(WINE.data), 300)] * rng.normal(1.0, 0.01, (300, 13))
-        ids = _send(client, normal)
+        ids = send_rows(client, normal)
         for request_id in ids[:3]:
             client.post("/feedback", json={"request_id": request_id, "labels": [0] * 50})
         client.post("/invocations", content=b"1,2", headers={"content-type": "text/csv"})  # one refusal
         time.sleep(3)
         shifted = WINE.data[rng.integers(0, len(WINE.data), 3000)] * rng.normal(1.0, 0.01, (3000, 13))
         shifted[:, list(WINE.feature_names).index(SHIFTED)] += 2 * WINE.data[:, 0].std()
-        _send(client, shifted)
+        send_rows(client, shifted)
 
 
 def test_drift_alert_goes_pending_or_firing_for_the_shifted_feature_only(

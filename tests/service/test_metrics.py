@@ -22,7 +22,7 @@ from model_service.app import ModelServer
 from model_service.drift import ks_distance, psi
 from model_service.logs import AccessLog
 from model_service.settings import Settings
-from tests.support.model_server import RunningServer, start_server
+from tests.support.model_server import RunningServer, send_rows, start_server
 from tests.support.pulumi_harness import REPO
 
 WINE = load_wine()
@@ -134,20 +134,6 @@ def _drift(client: httpx.Client) -> tuple[dict[str, float], dict[str, float]]:
     return psis, kss
 
 
-def _send(client: httpx.Client, rows: np.ndarray) -> None:
-    for start in range(0, len(rows), 100):
-        chunk = rows[start : start + 100]
-        response = client.post(
-            "/v2/models/wine-classifier/infer",
-            json={
-                "inputs": [
-                    {"name": "x", "datatype": "FP64", "shape": list(chunk.shape), "data": chunk.ravel().tolist()}
-                ]
-            },
-        )
-        assert response.status_code == 200
-
-
 def _training_like_rows(count: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     rows = WINE.data[rng.integers(0, len(WINE.data), count)]
@@ -156,7 +142,7 @@ def _training_like_rows(count: int, seed: int) -> np.ndarray:
 
 def test_training_like_traffic_keeps_psi_low(fresh_server: RunningServer) -> None:
     with fresh_server.client() as client:
-        _send(client, _training_like_rows(800, seed=1))
+        send_rows(client, _training_like_rows(800, seed=1))
         psis, kss = _drift(client)
     assert max(psis.values()) < 0.1, psis
     assert max(kss.values()) < 0.1, kss
@@ -167,7 +153,7 @@ def test_shifted_traffic_raises_psi_of_the_shifted_feature_only(fresh_server: Ru
     alcohol = FEATURES.index("alcohol")
     rows[:, alcohol] += 2 * WINE.data[:, alcohol].std()
     with fresh_server.client() as client:
-        _send(client, rows)
+        send_rows(client, rows)
         psis, kss = _drift(client)
     assert psis["alcohol"] > 0.25, psis
     assert kss["alcohol"] > 0.3, kss
@@ -177,7 +163,7 @@ def test_shifted_traffic_raises_psi_of_the_shifted_feature_only(fresh_server: Ru
 
 def test_batches_predictions_and_confidence_are_counted(fresh_server: RunningServer) -> None:
     with fresh_server.client() as client:
-        _send(client, WINE.data[:100])
+        send_rows(client, WINE.data[:100], per_request=100)
         families = scrape(client)
     predictions = {
         s.labels["predicted_class"]: s.value

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
 
 
 def free_port() -> int:
@@ -62,3 +63,15 @@ def start_server(log: Path, wait_ready: bool = True, **env: str) -> RunningServe
         time.sleep(0.05)
     server.stop()
     raise RuntimeError(f"server not ready:\n{log.read_text()}")
+
+
+def send_rows(client: httpx.Client, rows: np.ndarray, per_request: int = 50) -> list[str]:
+    """POST `rows` to the v2 infer route in requests of `per_request` rows; return the request ids."""
+    ids = []
+    for start in range(0, len(rows), per_request):
+        chunk = rows[start : start + per_request]
+        tensor = {"name": "x", "datatype": "FP64", "shape": list(chunk.shape), "data": chunk.ravel().tolist()}
+        response = client.post("/v2/models/wine-classifier/infer", json={"inputs": [tensor]})
+        assert response.status_code == 200, response.text
+        ids.append(response.headers["x-request-id"])
+    return ids
