@@ -84,6 +84,7 @@ def stack(artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     )
     prometheus = Prometheus(f"http://127.0.0.1:{port}")
     try:
+        prometheus.wait_for("Prometheus to be ready", lambda: _ready(prometheus), timeout=60)
         prometheus.wait_for("the service to be scraped", lambda: _up(prometheus), timeout=60)
         _drive_traffic(service)
         yield service, prometheus
@@ -91,6 +92,14 @@ def stack(artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         process.terminate()
         process.wait(timeout=30)
         service.stop()
+
+
+def _ready(prometheus: Prometheus) -> bool:
+    """True once Prometheus answers /-/ready (it answers 503 while its storage starts)."""
+    try:
+        return prometheus.client.get("/-/ready").status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def _up(prometheus: Prometheus) -> bool:
