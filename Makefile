@@ -36,7 +36,7 @@ preview: $(STAMP) ## pulumi preview on STACK (default: local)
 test: $(STAMP) $(TOOLS_STAMP) ## the whole test suite (what CI runs): lint, types, tests
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy stacks components model_service bench
+	$(BIN)/mypy stacks components model_service bench inference_proxy smoke
 	$(BIN)/python -m pytest
 
 fmt: $(STAMP) ## format and fix what ruff can

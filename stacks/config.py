@@ -22,6 +22,7 @@ import pulumi.runtime.config as runtime_config
 
 from components.cluster import instance_architecture
 from components.network import plan_subnets
+from components.sagemaker_endpoint import ProvisionedCapacity, ServerlessCapacity
 
 PROJECT = "mlops-platform"
 
@@ -133,6 +134,24 @@ class ModelServiceConfig:
 
 
 @dataclass(frozen=True)
+class ManagedInferenceConfig:
+    """The SageMaker endpoint and the API in front of it (built once a model version is set)."""
+
+    enabled: bool
+    capacity: ServerlessCapacity | ProvisionedCapacity
+    data_capture_percent: int
+    authorization: Literal["iam", "jwt"]
+    jwt_issuer: str
+    jwt_audiences: tuple[str, ...]
+    throttle_rate_limit: int
+    throttle_burst_limit: int
+    alarm_emails: tuple[str, ...]
+    alarm_api_5xx_percent: int
+    alarm_api_latency_p99_ms: int
+    alarm_model_latency_p99_ms: int
+
+
+@dataclass(frozen=True)
 class AlertingConfig:
     """Alertmanager receivers. Credentials stay `pulumi.Output` secrets end to end."""
 
@@ -163,6 +182,7 @@ class StackConfig:
     grafana_admin_password: pulumi.Output[str] | None
     observability: ObservabilityConfig
     model_service: ModelServiceConfig
+    managed_inference: ManagedInferenceConfig
 
     @property
     def name_prefix(self) -> str:
@@ -291,6 +311,15 @@ def _known_instance_types() -> frozenset[str]:
 
     model = botocore.session.get_session().get_service_model("ec2")
     return frozenset(model.shape_for("InstanceType").enum)
+
+
+@cache
+def _known_sagemaker_instance_types() -> frozenset[str]:
+    """Every SageMaker hosting instance type botocore's service model knows."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return frozenset(model.shape_for("ProductionVariantInstanceType").enum)
 
 
 @cache
@@ -489,6 +518,7 @@ def load(declared_keys: Sequence[str] | None = None) -> StackConfig:
     alerting = _read_alerting(reader)
     observability = _read_observability(reader)
     model_service = _read_model_service(reader)
+    managed_inference = _read_managed_inference(reader, aws_enabled)
     grafana_password = reader.secret("grafanaAdminPassword")
     kube_context = reader.string("kubeContext") or None
 
@@ -512,6 +542,7 @@ def load(declared_keys: Sequence[str] | None = None) -> StackConfig:
         grafana_admin_password=grafana_password,
         observability=observability,
         model_service=model_service,
+        managed_inference=managed_inference,
     )
 
 
@@ -540,6 +571,70 @@ def _read_model_service(reader: _Reader) -> ModelServiceConfig:
     if minimum > maximum:
         reader.problem("modelServiceMinReplicas", minimum, f"must not exceed modelServiceMaxReplicas ({maximum})")
     return ModelServiceConfig(profile, reader.string("modelServiceImageRepository"), tag, version, minimum, maximum)
+
+
+def _read_managed_inference(reader: _Reader, aws_enabled: bool) -> ManagedInferenceConfig:
+    enabled = reader.boolean("sagemakerEnabled")
+    if enabled and not aws_enabled:
+        reader.problem("sagemakerEnabled", True, "needs awsEnabled: true (SageMaker, Lambda and API Gateway are AWS)")
+    mode = reader.string("sagemakerMode", allowed=("serverless", "provisioned"))
+    memory = reader.integer("sagemakerServerlessMemoryMb", minimum=1024, maximum=6144)
+    if memory % 1024:
+        reader.problem("sagemakerServerlessMemoryMb", memory, "must be a multiple of 1024 (1024, 2048, ... 6144)")
+    concurrency = reader.integer("sagemakerServerlessMaxConcurrency", minimum=1, maximum=200)
+    instance_type = reader.string("sagemakerInstanceType")
+    known = _known_sagemaker_instance_types()
+    if instance_type not in known:
+        close = difflib.get_close_matches(instance_type, sorted(known), n=3)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        reader.problem("sagemakerInstanceType", instance_type, f"not a SageMaker hosting instance type{hint}")
+    minimum = reader.integer("sagemakerInstanceCount", minimum=1)
+    maximum = reader.integer("sagemakerMaxInstanceCount", minimum=1)
+    if mode == "provisioned" and minimum < 2:
+        reader.problem(
+            "sagemakerInstanceCount",
+            minimum,
+            "must be at least 2 when provisioned (SageMaker spreads instances over AZs only with 2 or more; "
+            "use sagemakerMode serverless for a cheap stack)",
+        )
+    if minimum > maximum:
+        reader.problem("sagemakerInstanceCount", minimum, f"must not exceed sagemakerMaxInstanceCount ({maximum})")
+    capacity: ServerlessCapacity | ProvisionedCapacity
+    if mode == "provisioned":
+        capacity = ProvisionedCapacity(
+            instance_type, minimum, maximum, reader.integer("sagemakerInvocationsPerInstance", minimum=1)
+        )
+    else:
+        capacity = ServerlessCapacity(memory, concurrency)
+
+    authorization = reader.string("apiAuthorization", allowed=("iam", "jwt"))
+    issuer = reader.string("apiJwtIssuer")
+    audiences = reader.string_list("apiJwtAudiences")
+    if authorization == "jwt":
+        if not issuer.startswith("https://"):
+            reader.problem("apiJwtIssuer", issuer, "required as an https:// URL because apiAuthorization is jwt")
+        if not audiences:
+            reader.problem("apiJwtAudiences", [], "needs at least one audience because apiAuthorization is jwt")
+    emails = reader.string_list("alarmEmails")
+    reader.each(
+        "alarmEmails",
+        emails,
+        lambda email: None if re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email) else "not an e-mail address",
+    )
+    return ManagedInferenceConfig(
+        enabled=enabled,
+        capacity=capacity,
+        data_capture_percent=reader.integer("sagemakerDataCapturePercent", minimum=0, maximum=100),
+        authorization=authorization,  # type: ignore[arg-type]
+        jwt_issuer=issuer,
+        jwt_audiences=audiences,
+        throttle_rate_limit=reader.integer("apiThrottleRateLimit", minimum=1, maximum=10000),
+        throttle_burst_limit=reader.integer("apiThrottleBurstLimit", minimum=1, maximum=5000),
+        alarm_emails=emails,
+        alarm_api_5xx_percent=reader.integer("alarmApi5xxPercent", minimum=1, maximum=100),
+        alarm_api_latency_p99_ms=reader.integer("alarmApiLatencyP99Ms", minimum=1, maximum=30000),
+        alarm_model_latency_p99_ms=reader.integer("alarmModelLatencyP99Ms", minimum=1, maximum=60000),
+    )
 
 
 def _read_alerting(reader: _Reader) -> AlertingConfig:

@@ -15,10 +15,12 @@ import pulumi_kubernetes as k8s
 
 from components.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.cluster import Cluster, ClusterArgs, NodeGroupSpec
+from components.inference_api import AlarmThresholds, Capture, InferenceApi, InferenceApiArgs
 from components.model_service import ModelAccess, ModelService, ModelServiceArgs
 from components.network import Network, NetworkArgs
 from components.observability import AwsIntegration, Observability, ObservabilityArgs, Receivers, port_forward_command
 from components.registry import Registry, RegistryArgs
+from components.sagemaker_endpoint import ModelArtifact, SageMakerEndpoint, SageMakerEndpointArgs, ServerlessCapacity
 from stacks.config import NodeGroupConfig, StackConfig
 
 MODELS_PREFIX = "wine"
@@ -128,6 +130,91 @@ def aws_outputs(config: StackConfig, core: AwsCore) -> dict[str, Any]:
     }
 
 
+def build_managed_inference(config: StackConfig, core: AwsCore) -> dict[str, Any]:
+    """The SageMaker endpoint for `modelVersion` and the API in front of it. It needs a published
+    model (and the image it was built with), so it waits until modelVersion is set."""
+    managed = config.managed_inference
+    version = config.model_service.model_version
+    if not managed.enabled:
+        return {}
+    if not version:
+        pulumi.log.warn(
+            "sagemakerEnabled is true but modelVersion is empty: the SageMaker endpoint and the inference API "
+            "wait for a model. Publish one (model-service train --upload s3://<modelsBucket>/wine) and run "
+            "`pulumi config set modelVersion <version>`."
+        )
+        return {}
+    assert config.region is not None
+    with_aws = pulumi.ResourceOptions(providers={"aws": core.provider})
+    account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=core.provider)).account_id
+    artifacts = core.artifacts
+    endpoint = SageMakerEndpoint(
+        "sagemaker",
+        SageMakerEndpointArgs(
+            endpoint_name=f"{config.name_prefix}-{MODELS_PREFIX}",
+            image_uri=pulumi.Output.concat(
+                core.registry.repository_urls["model-service"], ":", config.model_service.image_tag
+            ),
+            repository_arn=core.registry.repository_arns["model-service"],
+            artifact=ModelArtifact(
+                bucket_name=artifacts.bucket_names["models"],
+                bucket_arn=artifacts.bucket_arns["models"],
+                prefix=MODELS_PREFIX,
+                version=version,
+                kms_key_arn=artifacts.kms_key_arn,
+            ),
+            capacity=managed.capacity,
+            capture_bucket_name=artifacts.bucket_names["capture"],
+            capture_bucket_arn=artifacts.bucket_arns["capture"],
+            data_capture_percent=managed.data_capture_percent,
+            region=config.region,
+            account_id=account_id,
+        ),
+        opts=with_aws,
+    )
+    # SageMaker has no data capture on serverless endpoints: the proxy samples requests there.
+    proxy_capture = None
+    if isinstance(managed.capacity, ServerlessCapacity) and managed.data_capture_percent > 0:
+        proxy_capture = Capture(
+            bucket_name=artifacts.bucket_names["capture"],
+            bucket_arn=artifacts.bucket_arns["capture"],
+            kms_key_arn=artifacts.kms_key_arn,
+            percent=managed.data_capture_percent,
+        )
+    api = InferenceApi(
+        "inference-api",
+        InferenceApiArgs(
+            name_prefix=config.name_prefix,
+            region=config.region,
+            account_id=account_id,
+            endpoint_name=endpoint.endpoint_name,
+            endpoint_arn=endpoint.endpoint_arn,
+            variant_name=endpoint.variant_name,
+            model_version=version,
+            authorization=managed.authorization,
+            jwt_issuer=managed.jwt_issuer,
+            jwt_audiences=managed.jwt_audiences,
+            throttle_rate_limit=managed.throttle_rate_limit,
+            throttle_burst_limit=managed.throttle_burst_limit,
+            log_retention_days=config.log_retention_days,
+            thresholds=AlarmThresholds(
+                api_5xx_percent=managed.alarm_api_5xx_percent,
+                api_latency_p99_ms=managed.alarm_api_latency_p99_ms,
+                model_latency_p99_ms=managed.alarm_model_latency_p99_ms,
+            ),
+            alarm_emails=managed.alarm_emails,
+            capture=proxy_capture,
+        ),
+        opts=with_aws,
+    )
+    return {
+        "inferenceApiUrl": api.url,
+        "sagemakerEndpointName": endpoint.endpoint_name,
+        "inferenceFunctionName": api.function_name,
+        "alarmTopicArn": api.alarm_topic_arn,
+    }
+
+
 def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any]:
     """The observability stack and the model service, on the stack's cluster (EKS, or the
     current kube context when the stack has no AWS)."""
@@ -218,6 +305,7 @@ def build(config: StackConfig) -> dict[str, Any]:
     core = build_aws(config) if config.aws_enabled else None
     if core is not None:
         outputs.update(aws_outputs(config, core))
+        outputs.update(build_managed_inference(config, core))
     outputs.update(build_kubernetes(config, core))
     return outputs
 

@@ -83,6 +83,16 @@ class RecordingMocks(pulumi.runtime.Mocks):
         elif args.typ == "aws:iam/role:Role":
             state["arn"] = f"arn:aws:iam::{FAKE_ACCOUNT}:role/{args.name}"
             state["name"] = args.name
+        elif args.typ == "aws:sagemaker/endpoint:Endpoint":
+            state["arn"] = f"arn:aws:sagemaker:us-east-1:{FAKE_ACCOUNT}:endpoint/{args.inputs['name']}"
+        elif args.typ == "aws:apigatewayv2/api:Api":
+            state["executionArn"] = f"arn:aws:execute-api:us-east-1:{FAKE_ACCOUNT}:{args.name}-id"
+        elif args.typ == "aws:apigatewayv2/stage:Stage":
+            state["invokeUrl"] = "https://api-id.execute-api.us-east-1.amazonaws.com/"
+        elif args.typ == "aws:lambda/function:Function":
+            state["invokeArn"] = f"arn:aws:apigateway:us-east-1:lambda:path/functions/{args.inputs['name']}/invocations"
+        elif args.typ == "aws:cloudwatch/logGroup:LogGroup":
+            state["arn"] = f"arn:aws:logs:us-east-1:{FAKE_ACCOUNT}:log-group:{args.inputs['name']}"
         elif args.typ == "aws:kms/key:Key":
             state["keyId"] = f"key-{args.name}"
         elif args.typ == "random:index/randomPassword:RandomPassword":
@@ -95,6 +105,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 resource.dependencies = dependencies
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": FAKE_ACCOUNT, "arn": f"arn:aws:iam::{FAKE_ACCOUNT}:user/ci", "userId": "ci"}, []
         return {}, None
 
 

@@ -1,0 +1,261 @@
+"""SageMakerEndpoint: the model image served by SageMaker, the managed twin of the cluster's pods.
+
+The same container image runs here: SageMaker starts it with `serve`, unpacks the model archive
+into /opt/ml/model and talks to it over `GET /ping` and `POST /invocations` on port 8080.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import assume_role_policy, policy_document
+
+VARIANT = "primary"
+# Actions the execution role needs to pull the image; GetAuthorizationToken takes no resource.
+ECR_PULL_ACTIONS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
+
+
+@dataclass(frozen=True)
+class ServerlessCapacity:
+    """Scales to zero; SageMaker supports neither data capture nor VPC/network isolation here."""
+
+    memory_mb: int
+    max_concurrency: int
+
+
+@dataclass(frozen=True)
+class ProvisionedCapacity:
+    """Instances spread over AZs, with target-tracking autoscaling on invocations per instance."""
+
+    instance_type: str
+    min_instances: int
+    max_instances: int
+    invocations_per_instance: int
+
+
+@dataclass(frozen=True)
+class ModelArtifact:
+    """Where the model archive lives: s3://<bucket>/<prefix>/<version>/model.tar.gz."""
+
+    bucket_name: pulumi.Input[str]
+    bucket_arn: pulumi.Input[str]
+    prefix: str
+    version: str
+    kms_key_arn: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class SageMakerEndpointArgs:
+    endpoint_name: str
+    image_uri: pulumi.Input[str]
+    repository_arn: pulumi.Input[str]
+    artifact: ModelArtifact
+    capacity: ServerlessCapacity | ProvisionedCapacity
+    capture_bucket_name: pulumi.Input[str]
+    capture_bucket_arn: pulumi.Input[str]
+    data_capture_percent: int
+    region: str
+    account_id: pulumi.Input[str]
+
+
+def arn_partition(region: str) -> str:
+    """The ARN partition of a region (aws, aws-cn or aws-us-gov)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def data_capture_enabled(args: SageMakerEndpointArgs) -> bool:
+    """SageMaker captures on provisioned endpoints only; serverless capture is the proxy's job."""
+    return isinstance(args.capacity, ProvisionedCapacity) and args.data_capture_percent > 0
+
+
+class SageMakerEndpoint(pulumi.ComponentResource):
+    """Execution role, Model, EndpointConfig (data capture, KMS), Endpoint and its autoscaling."""
+
+    endpoint_name: pulumi.Output[str]
+    endpoint_arn: pulumi.Output[str]
+    variant_name: str
+
+    def __init__(self, name: str, args: SageMakerEndpointArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops:inference:SageMakerEndpoint", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        provisioned = isinstance(args.capacity, ProvisionedCapacity)
+        role = aws.iam.Role(
+            f"{name}-execution",
+            assume_role_policy=assume_role_policy("sagemaker.amazonaws.com"),
+            description=f"SageMaker execution role of endpoint {args.endpoint_name}",
+            opts=child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-execution",
+            role=role.id,
+            policy=self._execution_policy(args),
+            opts=pulumi.ResourceOptions(parent=role),
+        )
+        artifact = args.artifact
+        model_data_url = pulumi.Output.concat(
+            "s3://", artifact.bucket_name, "/", artifact.prefix, "/", artifact.version, "/model.tar.gz"
+        )
+        # Auto-named, so that a new image or model version is created before the old one goes.
+        model = aws.sagemaker.Model(
+            f"{name}-model",
+            execution_role_arn=role.arn,
+            primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
+                image=args.image_uri,
+                model_data_url=model_data_url,
+                environment={"MODEL_DIR": "/opt/ml/model", "LOG_LEVEL": "INFO"},
+            ),
+            # The container needs no network: SageMaker itself fetches the image and the model.
+            # Serverless endpoints do not support network isolation.
+            enable_network_isolation=provisioned,
+            tags={"model-version": artifact.version},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+        variant: aws.sagemaker.EndpointConfigurationProductionVariantArgs
+        if isinstance(args.capacity, ProvisionedCapacity):
+            variant = aws.sagemaker.EndpointConfigurationProductionVariantArgs(
+                variant_name=VARIANT,
+                model_name=model.name,
+                instance_type=args.capacity.instance_type,
+                initial_instance_count=args.capacity.min_instances,
+            )
+        else:
+            variant = aws.sagemaker.EndpointConfigurationProductionVariantArgs(
+                variant_name=VARIANT,
+                model_name=model.name,
+                serverless_config=aws.sagemaker.EndpointConfigurationProductionVariantServerlessConfigArgs(
+                    memory_size_in_mb=args.capacity.memory_mb,
+                    max_concurrency=args.capacity.max_concurrency,
+                ),
+            )
+        capture = None
+        if data_capture_enabled(args):
+            capture = aws.sagemaker.EndpointConfigurationDataCaptureConfigArgs(
+                enable_capture=True,
+                initial_sampling_percentage=args.data_capture_percent,
+                destination_s3_uri=pulumi.Output.concat("s3://", args.capture_bucket_name, "/", args.endpoint_name),
+                kms_key_id=artifact.kms_key_arn,
+                capture_options=[
+                    aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureOptionArgs(capture_mode="Input"),
+                    aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureOptionArgs(capture_mode="Output"),
+                ],
+                capture_content_type_header=aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureContentTypeHeaderArgs(
+                    json_content_types=["application/json"],
+                    csv_content_types=["text/csv"],
+                ),
+            )
+        endpoint_config = aws.sagemaker.EndpointConfiguration(
+            f"{name}-config",
+            production_variants=[variant],
+            data_capture_config=capture,
+            # Encrypts the instances' storage volumes; serverless endpoints have none to encrypt.
+            kms_key_arn=artifact.kms_key_arn if provisioned else None,
+            tags={"model-version": artifact.version},
+            opts=child,
+        )
+        endpoint = aws.sagemaker.Endpoint(
+            f"{name}-endpoint",
+            name=args.endpoint_name,
+            endpoint_config_name=endpoint_config.name,
+            opts=child,
+        )
+        if isinstance(args.capacity, ProvisionedCapacity):
+            self._autoscaling(name, args.endpoint_name, args.capacity, endpoint)
+        self.endpoint_name = endpoint.name
+        self.endpoint_arn = endpoint.arn
+        self.variant_name = VARIANT
+        self.register_outputs({"endpointName": self.endpoint_name, "endpointArn": self.endpoint_arn})
+
+    @staticmethod
+    def _execution_policy(args: SageMakerEndpointArgs) -> pulumi.Output[str]:
+        """Read the one model prefix, pull the one repository, write the endpoint's own logs and,
+        with data capture, write its own capture prefix."""
+        artifact = args.artifact
+        partition = arn_partition(args.region)
+
+        def render(values: list[str]) -> str:
+            bucket_arn, kms_key_arn, repository_arn, capture_arn, account = values
+            log_group = (
+                f"arn:{partition}:logs:{args.region}:{account}:log-group:/aws/sagemaker/Endpoints/{args.endpoint_name}"
+            )
+            statements = [
+                {
+                    "Sid": "ReadModelArtifact",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject"],
+                    "Resource": [f"{bucket_arn}/{artifact.prefix}/*"],
+                },
+                {
+                    "Sid": "PullModelImage",
+                    "Effect": "Allow",
+                    "Action": list(ECR_PULL_ACTIONS),
+                    "Resource": [repository_arn],
+                },
+                {"Sid": "EcrLogin", "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"},
+                {
+                    "Sid": "EndpointLogs",
+                    "Effect": "Allow",
+                    "Action": [
+                        "logs:CreateLogGroup",
+                        "logs:CreateLogStream",
+                        "logs:PutLogEvents",
+                        "logs:DescribeLogStreams",
+                    ],
+                    "Resource": [log_group, f"{log_group}:*"],
+                },
+                {
+                    "Sid": "ArtifactKey",
+                    "Effect": "Allow",
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:CreateGrant", "kms:DescribeKey"],
+                    "Resource": [kms_key_arn],
+                },
+            ]
+            if data_capture_enabled(args):
+                statements.append(
+                    {
+                        "Sid": "WriteDataCapture",
+                        "Effect": "Allow",
+                        "Action": ["s3:PutObject"],
+                        "Resource": [f"{capture_arn}/{args.endpoint_name}/*"],
+                    }
+                )
+            return policy_document(*statements)
+
+        return pulumi.Output.all(
+            artifact.bucket_arn, artifact.kms_key_arn, args.repository_arn, args.capture_bucket_arn, args.account_id
+        ).apply(render)
+
+    def _autoscaling(
+        self, name: str, endpoint_name: str, capacity: ProvisionedCapacity, endpoint: aws.sagemaker.Endpoint
+    ) -> None:
+        target = aws.appautoscaling.Target(
+            f"{name}-scaling",
+            service_namespace="sagemaker",
+            resource_id=f"endpoint/{endpoint_name}/variant/{VARIANT}",
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            min_capacity=capacity.min_instances,
+            max_capacity=capacity.max_instances,
+            opts=pulumi.ResourceOptions(parent=endpoint, depends_on=[endpoint]),
+        )
+        aws.appautoscaling.Policy(
+            f"{name}-invocations",
+            policy_type="TargetTrackingScaling",
+            service_namespace=target.service_namespace,
+            resource_id=target.resource_id,
+            scalable_dimension=target.scalable_dimension,
+            target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
+                target_value=capacity.invocations_per_instance,
+                predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
+                    predefined_metric_type="SageMakerVariantInvocationsPerInstance",
+                ),
+                scale_in_cooldown=300,
+                scale_out_cooldown=60,
+            ),
+            opts=pulumi.ResourceOptions(parent=target),
+        )

@@ -1,0 +1,304 @@
+"""Lambda behind the inference API: validate, call the SageMaker endpoint, answer in plain JSON.
+
+Routes (API Gateway HTTP API, payload format 2.0):
+- `POST /predict` with `{"instances": [[13 numbers], ...]}` (or a bare list of rows) answers
+  `{"request_id", "model_version", "predictions": [...]}`;
+- `GET /health` answers 200 while the endpoint is InService, 503 otherwise.
+
+Bad input is a 4xx that names the problem; endpoint faults are 502, 503 or 504; nothing ever answers
+with a stack trace. Every request writes one JSON log line (no feature values). On a serverless
+endpoint, where SageMaker has no data capture, a sample of requests and responses is written to the
+capture bucket in SageMaker's capture format instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+import random
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """From the function's environment (set by components/inference_api.py)."""
+
+    endpoint_name: str
+    model_version: str = ""
+    feature_count: int = 13
+    max_rows: int = 100
+    max_body_bytes: int = 262_144
+    invoke_timeout_seconds: float = 10.0
+    capture_bucket: str = ""
+    capture_prefix: str = ""
+    capture_percent: float = 0.0
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            endpoint_name=env["ENDPOINT_NAME"],
+            model_version=env.get("MODEL_VERSION", ""),
+            feature_count=int(env.get("FEATURE_COUNT", "13")),
+            max_rows=int(env.get("MAX_ROWS", "100")),
+            max_body_bytes=int(env.get("MAX_BODY_BYTES", "262144")),
+            invoke_timeout_seconds=float(env.get("INVOKE_TIMEOUT_SECONDS", "10")),
+            capture_bucket=env.get("CAPTURE_BUCKET", ""),
+            capture_prefix=env.get("CAPTURE_PREFIX", "").strip("/"),
+            capture_percent=float(env.get("CAPTURE_PERCENT", "0")),
+        )
+
+
+class RequestError(Exception):
+    """An answer other than success: HTTP status, a stable reason and a message for people."""
+
+    def __init__(self, status: int, reason: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.headers = headers or {}
+
+
+@cache
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+# Clients are made once per container (cold start) and reused by every invocation.
+@cache
+def runtime_client() -> Any:
+    timeout = settings().invoke_timeout_seconds
+    config = Config(connect_timeout=2, read_timeout=timeout, retries={"max_attempts": 2, "mode": "standard"})
+    return boto3.client("sagemaker-runtime", config=config)
+
+
+@cache
+def sagemaker_client() -> Any:
+    return boto3.client("sagemaker", config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2}))
+
+
+@cache
+def s3_client() -> Any:
+    return boto3.client("s3", config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2}))
+
+
+def parse_rows(event: dict[str, Any], config: Settings) -> list[list[float]]:
+    """The request's rows, or a `RequestError` that names what is wrong with them."""
+    headers = {key.lower(): value for key, value in (event.get("headers") or {}).items()}
+    media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != JSON:
+        raise RequestError(415, "content_type", f"content type {media or '(none)'!r} is not supported; send {JSON}")
+    raw = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(raw, validate=True).decode("utf-8")
+        except ValueError:
+            raise RequestError(400, "malformed_body", "the body is not valid base64-encoded UTF-8") from None
+    if len(raw.encode("utf-8")) > config.max_body_bytes:
+        raise RequestError(413, "body_too_large", f"body exceeds the limit of {config.max_body_bytes} bytes")
+    if not raw.strip():
+        raise RequestError(400, "empty_body", 'the body is empty; send {"instances": [[...13 numbers...], ...]}')
+    try:
+        document = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise RequestError(
+            400, "malformed_json", f"body is not valid JSON: {error.msg} at position {error.pos}"
+        ) from None
+    rows = document.get("instances") if isinstance(document, dict) else document
+    if not isinstance(rows, list):
+        raise RequestError(400, "shape", 'expected {"instances": [[...], ...]} or a list of rows')
+    if not rows:
+        raise RequestError(400, "empty_batch", "no rows to predict: send at least one row")
+    if len(rows) > config.max_rows:
+        raise RequestError(413, "too_many_rows", f"{len(rows)} rows exceed the limit of {config.max_rows} per request")
+    for index, row in enumerate(rows):
+        if not isinstance(row, list):
+            raise RequestError(400, "shape", f"row {index} is not a list of {config.feature_count} numbers")
+        if len(row) != config.feature_count:
+            raise RequestError(
+                400, "feature_count", f"row {index} has {len(row)} values; the model takes {config.feature_count}"
+            )
+        for value in row:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise RequestError(400, "non_numeric", f"row {index} holds {json.dumps(value)}, not a number")
+            if not math.isfinite(value):
+                raise RequestError(400, "non_finite", f"row {index} holds {value}; values must be finite")
+    return rows
+
+
+def invoke(rows: list[list[float]], request_id: str, config: Settings) -> tuple[dict[str, Any], bytes, bytes]:
+    """Call the endpoint; return its parsed answer and the raw payloads (for capture)."""
+    payload = json.dumps({"instances": rows}).encode()
+    try:
+        response = runtime_client().invoke_endpoint(
+            EndpointName=config.endpoint_name,
+            ContentType=JSON,
+            Accept=JSON,
+            Body=payload,
+            InferenceId=request_id,
+        )
+        body = response["Body"].read()
+    except ClientError as error:
+        raise endpoint_error(error) from None
+    except (ReadTimeoutError, ConnectTimeoutError):
+        raise RequestError(
+            504, "endpoint_timeout", f"the endpoint did not answer within {config.invoke_timeout_seconds:g} s"
+        ) from None
+    except BotoCoreError as error:
+        raise RequestError(
+            502, "endpoint_unreachable", f"the endpoint could not be reached ({type(error).__name__})"
+        ) from None
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict) or not isinstance(answer.get("predictions"), list):
+        raise RequestError(502, "bad_endpoint_answer", "the endpoint answered with something other than predictions")
+    return answer, payload, body
+
+
+def endpoint_error(error: ClientError) -> RequestError:
+    """Map a SageMaker runtime error to an answer: the container's 4xx stays a 4xx, the rest are
+    endpoint faults."""
+    code = error.response.get("Error", {}).get("Code", "")
+    message = error.response.get("Error", {}).get("Message", "")
+    if code == "ModelError":
+        original = int(error.response.get("OriginalStatusCode") or 0)
+        if 400 <= original < 500:
+            detail = error.response.get("OriginalMessage") or message
+            return RequestError(400, "rejected_by_model", f"the model rejected the input: {detail}")
+        return RequestError(502, "model_error", f"the model failed (status {original or 'unknown'})")
+    if code in ("ServiceUnavailable", "ThrottlingException", "ModelNotReadyException"):
+        return RequestError(
+            503, "endpoint_busy", f"the endpoint cannot take requests now ({code}); retry", {"retry-after": "1"}
+        )
+    if code == "ValidationError":
+        # The proxy validated the input, so this is the endpoint itself (missing, wrong name).
+        return RequestError(503, "endpoint_unavailable", "the endpoint is not available")
+    return RequestError(502, "endpoint_fault", f"the endpoint failed ({code or 'unknown error'})")
+
+
+def capture(request_id: str, payload: bytes, answer: bytes, config: Settings) -> None:
+    """Write one request/response pair in SageMaker's capture format; a failure only logs."""
+    if not config.capture_bucket or random.uniform(0, 100) >= config.capture_percent:
+        return
+    now = datetime.now(UTC)
+    record = {
+        "captureData": {
+            "endpointInput": {
+                "observedContentType": JSON,
+                "mode": "INPUT",
+                "data": payload.decode(),
+                "encoding": "JSON",
+            },
+            "endpointOutput": {
+                "observedContentType": JSON,
+                "mode": "OUTPUT",
+                "data": answer.decode(),
+                "encoding": "JSON",
+            },
+        },
+        "eventMetadata": {"eventId": request_id, "inferenceId": request_id, "inferenceTime": now.isoformat()},
+        "eventVersion": "0",
+    }
+    key = f"{config.capture_prefix}/{now:%Y/%m/%d/%H}/{request_id}.jsonl".lstrip("/")
+    try:
+        s3_client().put_object(Bucket=config.capture_bucket, Key=key, Body=json.dumps(record).encode() + b"\n")
+    except (ClientError, BotoCoreError) as error:
+        log("WARNING", "capture failed", request_id=request_id, error=type(error).__name__)
+
+
+def predict(event: dict[str, Any], request_id: str, config: Settings) -> tuple[dict[str, Any], int]:
+    rows = parse_rows(event, config)
+    answer, payload, raw_answer = invoke(rows, request_id, config)
+    capture(request_id, payload, raw_answer, config)
+    return {
+        "request_id": request_id,
+        "model_version": answer.get("model_version") or config.model_version,
+        "predictions": answer["predictions"],
+    }, len(rows)
+
+
+def health(config: Settings) -> dict[str, Any]:
+    try:
+        status = sagemaker_client().describe_endpoint(EndpointName=config.endpoint_name)["EndpointStatus"]
+    except (ClientError, BotoCoreError) as error:
+        raise RequestError(
+            503, "endpoint_unavailable", f"the endpoint could not be described ({type(error).__name__})"
+        ) from None
+    if status != "InService":
+        raise RequestError(503, "endpoint_not_in_service", f"the endpoint is {status}")
+    return {"status": "ok", "endpoint": config.endpoint_name, "model_version": config.model_version}
+
+
+def log(level: str, message: str, **fields: Any) -> None:
+    line = {"timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"), "level": level, "message": message}
+    line.update(fields)
+    sys.stdout.write(json.dumps(line) + "\n")
+    sys.stdout.flush()
+
+
+def respond(
+    status: int, body: dict[str, Any], request_id: str, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"content-type": JSON, "x-request-id": request_id, **(headers or {})},
+        "body": json.dumps(body),
+    }
+
+
+def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The Lambda entry point."""
+    started = time.perf_counter()
+    request_id = getattr(context, "aws_request_id", None) or str(uuid.uuid4())
+    route = event.get("routeKey", "") if isinstance(event, dict) else ""
+    rows = 0
+    fields: dict[str, Any] = {}
+    try:
+        config = settings()
+        if route == "POST /predict":
+            body, rows = predict(event, request_id, config)
+        elif route == "GET /health":
+            body = health(config)
+        else:
+            raise RequestError(404, "not_found", f"no route {route!r}; use POST /predict or GET /health")
+        response = respond(200, body, request_id)
+    except RequestError as error:
+        fields["reason"] = error.reason
+        response = respond(
+            error.status,
+            {"error": str(error), "reason": error.reason, "request_id": request_id},
+            request_id,
+            error.headers,
+        )
+    except Exception as error:  # the last line of defence: a fault here must not leak a trace
+        fields.update(reason="internal", error=type(error).__name__)
+        response = respond(500, {"error": "internal error", "reason": "internal", "request_id": request_id}, request_id)
+    status = response["statusCode"]
+    log(
+        "ERROR" if status >= 500 else "WARNING" if status >= 400 else "INFO",
+        "request",
+        request_id=request_id,
+        route=route,
+        status=status,
+        rows=rows,
+        latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        model_version=os.environ.get("MODEL_VERSION", ""),
+        **fields,
+    )
+    return response
