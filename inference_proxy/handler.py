@@ -278,6 +278,7 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         else:
             raise RequestError(404, "not_found", f"no route {route!r}; use POST /predict or GET /health")
         response = respond(200, body, request_id)
+        fields["model_version"] = body.get("model_version", "")
     except RequestError as error:
         fields["reason"] = error.reason
         response = respond(
@@ -298,7 +299,6 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         status=status,
         rows=rows,
         latency_ms=round((time.perf_counter() - started) * 1000, 2),
-        model_version=os.environ.get("MODEL_VERSION", ""),
         **fields,
     )
     return response

@@ -37,6 +37,8 @@ AWS_OUTPUTS = {
     "captureBucket",
     "artifactsKmsKeyArn",
 }
+# Exist once the managed inference path is built (sagemakerEnabled and a modelVersion).
+MANAGED_OUTPUTS = {"inferenceApiUrl", "sagemakerEndpointName", "inferenceFunctionName", "alarmTopicArn"}
 SECRET_OUTPUTS = {"kubeconfig", "grafanaAdminPassword"}
 
 
@@ -51,6 +53,13 @@ def test_outputs_match_the_contract(run: StackRun) -> None:
     assert run.secret_outputs == (SECRET_OUTPUTS & expected)
 
 
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_managed_inference_outputs_join_the_contract_once_a_model_is_set(stack: str) -> None:
+    run = run_program(stack, overrides={"modelVersion": "v1"})
+    assert set(run.outputs) == COMMON_OUTPUTS | AWS_OUTPUTS | MANAGED_OUTPUTS
+    assert run.outputs["sagemakerEndpointName"] == f"mlops-{stack}-wine"
+
+
 def test_local_stack_creates_no_aws_resource() -> None:
     run = run_program("local")
     assert not [r for r in run.resources if r.type.startswith(("aws:", "eks:", "pulumi:providers:aws"))]
@@ -58,7 +67,7 @@ def test_local_stack_creates_no_aws_resource() -> None:
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_every_aws_resource_goes_through_the_tagging_provider(stack: str) -> None:
-    run = run_program(stack)
+    run = run_program(stack, overrides={"modelVersion": "v1"})
     provider = run.one("pulumi:providers:aws")
     tags = json.loads(provider.inputs["defaultTags"])["tags"]
     assert tags == {
@@ -76,7 +85,7 @@ def test_every_aws_resource_goes_through_the_tagging_provider(stack: str) -> Non
 
 
 def test_components_use_their_type_tokens() -> None:
-    run = run_program("dev")
+    run = run_program("dev", overrides={"modelVersion": "v1"})
     tokens = {r.type for r in run.resources if r.type.startswith("mlops:")}
     assert tokens == {
         "mlops:network:Network",
@@ -85,6 +94,8 @@ def test_components_use_their_type_tokens() -> None:
         "mlops:storage:ArtifactStore",
         "mlops:observability:Observability",
         "mlops:workload:ModelService",
+        "mlops:inference:SageMakerEndpoint",
+        "mlops:inference:InferenceApi",
     }
 
 
@@ -103,7 +114,7 @@ def _readme_table(heading: str) -> list[list[str]]:
 
 def test_readme_documents_every_output() -> None:
     documented = {re.sub(r"`", "", row[0]) for row in _readme_table("## Stack outputs")}
-    assert documented == COMMON_OUTPUTS | AWS_OUTPUTS
+    assert documented == COMMON_OUTPUTS | AWS_OUTPUTS | MANAGED_OUTPUTS
 
 
 def test_readme_documents_every_config_key_with_its_type_and_default() -> None:

@@ -1,0 +1,229 @@
+"""SageMakerEndpoint and InferenceApi under mocks, per stack: serverless vs provisioned, data
+capture, autoscaling, IAM scoped to exact ARNs, throttling, authorization, alarms to the topic."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from stacks.config import ConfigError
+from tests.support.pulumi_harness import FAKE_ACCOUNT, Registered, StackRun, run_program
+
+VERSION = "20261125T000000Z-abcdef12"
+MANAGED_TYPES = ("aws:sagemaker/", "aws:apigatewayv2/", "aws:lambda/", "aws:sns/", "aws:appautoscaling/")
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def run(request: pytest.FixtureRequest) -> StackRun:
+    return run_program(request.param, overrides={"modelVersion": VERSION, "alarmEmails": ["oncall@example.com"]})
+
+
+def policy(run: StackRun, name: str) -> list[dict[str, Any]]:
+    return json.loads(run.one("aws:iam/rolePolicy:RolePolicy", name).inputs["policy"])["Statement"]
+
+
+def endpoint_config(run: StackRun) -> dict[str, Any]:
+    return run.one("aws:sagemaker/endpointConfiguration:EndpointConfiguration").inputs
+
+
+def test_dev_is_serverless_without_sagemaker_capture_and_the_proxy_captures() -> None:
+    run = run_program("dev", overrides={"modelVersion": VERSION})
+    (variant,) = endpoint_config(run)["productionVariants"]
+    assert variant["serverlessConfig"] == {"memorySizeInMb": 2048, "maxConcurrency": 5}
+    assert "instanceType" not in variant and "dataCaptureConfig" not in endpoint_config(run)
+    assert run.of_type("aws:appautoscaling/target:Target") == []
+    assert run.one("aws:sagemaker/model:Model").inputs["enableNetworkIsolation"] is False
+    env = run.one("aws:lambda/function:Function").inputs["environment"]["variables"]
+    assert (env["CAPTURE_BUCKET"], env["CAPTURE_PREFIX"], env["CAPTURE_PERCENT"]) == (
+        "mlops-dev-capture-0001",
+        "mlops-dev-wine/proxy",
+        "100",
+    )
+    capture = next(s for s in policy(run, "inference-api-function") if s["Sid"] == "WriteCapture")
+    assert capture["Resource"] == ["arn:aws:s3:::mlops-dev-capture-0001/mlops-dev-wine/proxy/*"]
+
+
+def test_prod_is_provisioned_with_capture_kms_and_autoscaling() -> None:
+    run = run_program("prod", overrides={"modelVersion": VERSION})
+    config = endpoint_config(run)
+    (variant,) = config["productionVariants"]
+    assert (variant["instanceType"], variant["initialInstanceCount"]) == ("ml.m5.large", 2)
+    capture = config["dataCaptureConfig"]
+    assert capture["enableCapture"] is True and capture["initialSamplingPercentage"] == 20
+    assert capture["destinationS3Uri"] == "s3://mlops-prod-capture-0001/mlops-prod-wine"
+    assert {o["captureMode"] for o in capture["captureOptions"]} == {"Input", "Output"}
+    assert capture["kmsKeyId"] == config["kmsKeyArn"] == f"arn:aws:mock:us-east-1:{FAKE_ACCOUNT}:key/artifacts-key"
+    target = run.one("aws:appautoscaling/target:Target").inputs
+    assert (target["minCapacity"], target["maxCapacity"]) == (2, 6)
+    assert target["resourceId"] == "endpoint/mlops-prod-wine/variant/primary"
+    scaling = run.one("aws:appautoscaling/policy:Policy").inputs["targetTrackingScalingPolicyConfiguration"]
+    assert scaling["targetValue"] == 600
+    assert scaling["predefinedMetricSpecification"]["predefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
+    assert run.one("aws:sagemaker/model:Model").inputs["enableNetworkIsolation"] is True
+    assert "CAPTURE_BUCKET" not in run.one("aws:lambda/function:Function").inputs["environment"]["variables"]
+
+
+def test_the_model_serves_the_registry_image_and_the_configured_version(run: StackRun) -> None:
+    stack = run.outputs["stack"]
+    container = run.one("aws:sagemaker/model:Model").inputs["primaryContainer"]
+    assert container["image"] == f"{FAKE_ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/mlops-{stack}/model-service:0.1.0"
+    assert container["modelDataUrl"] == f"s3://mlops-{stack}-models-0001/wine/{VERSION}/model.tar.gz"
+    assert run.one("aws:sagemaker/endpoint:Endpoint").inputs["name"] == f"mlops-{stack}-wine"
+
+
+def _statements(run: StackRun) -> list[dict[str, Any]]:
+    return [s for name in ("sagemaker-execution", "inference-api-function") for s in policy(run, name)]
+
+
+def test_iam_actions_are_named_and_resources_are_exact(run: StackRun) -> None:
+    for statement in _statements(run):
+        assert all("*" not in action for action in statement["Action"]), statement
+        if statement["Resource"] == "*":
+            assert statement["Action"] == ["ecr:GetAuthorizationToken"], statement  # takes no resource
+    stack = run.outputs["stack"]
+    execution = {s["Sid"]: s for s in policy(run, "sagemaker-execution")}
+    assert execution["ReadModelArtifact"]["Resource"] == [f"arn:aws:s3:::mlops-{stack}-models-0001/wine/*"]
+    assert execution["PullModelImage"]["Resource"] == [
+        f"arn:aws:mock:us-east-1:{FAKE_ACCOUNT}:repository/mlops-{stack}/model-service"
+    ]
+    log_group = f"arn:aws:logs:us-east-1:{FAKE_ACCOUNT}:log-group:/aws/sagemaker/Endpoints/mlops-{stack}-wine"
+    assert execution["EndpointLogs"]["Resource"] == [log_group, f"{log_group}:*"]
+    proxy = {s["Sid"]: s for s in policy(run, "inference-api-function")}
+    assert proxy["InvokeTheEndpoint"]["Resource"] == [
+        f"arn:aws:sagemaker:us-east-1:{FAKE_ACCOUNT}:endpoint/mlops-{stack}-wine"
+    ]
+    assert proxy["OwnLogs"]["Resource"] == [
+        f"arn:aws:logs:us-east-1:{FAKE_ACCOUNT}:log-group:/aws/lambda/mlops-{stack}-inference-proxy:*"
+    ]
+    trusts = {
+        json.loads(run.one("aws:iam/role:Role", name).inputs["assumeRolePolicy"])["Statement"][0]["Principal"][
+            "Service"
+        ]
+        for name in ("sagemaker-execution", "inference-api-function")
+    }
+    assert trusts == {"sagemaker.amazonaws.com", "lambda.amazonaws.com"}
+
+
+def test_only_this_api_may_invoke_the_function(run: StackRun) -> None:
+    permission = run.one("aws:lambda/permission:Permission").inputs
+    assert permission["principal"] == "apigateway.amazonaws.com"
+    assert permission["sourceArn"] == f"arn:aws:execute-api:us-east-1:{FAKE_ACCOUNT}:inference-api-api-id/*/*"
+
+
+def test_the_api_is_throttled_access_logged_and_never_anonymous(run: StackRun) -> None:
+    expected = {"dev": (20, 40), "prod": (200, 400)}[run.outputs["stack"]]
+    stage = run.one("aws:apigatewayv2/stage:Stage").inputs
+    route_settings = stage["defaultRouteSettings"]
+    assert (route_settings["throttlingRateLimit"], route_settings["throttlingBurstLimit"]) == expected
+    access_logs = run.named("inference-api-access-logs").inputs
+    assert stage["accessLogSettings"]["destinationArn"].endswith(f":log-group:{access_logs['name']}")
+    assert json.loads(stage["accessLogSettings"]["format"])["status"] == "$context.status"
+    retention = {"dev": 7, "prod": 90}[run.outputs["stack"]]
+    for log_group in run.of_type("aws:cloudwatch/logGroup:LogGroup"):
+        assert log_group.inputs["retentionInDays"] == retention, log_group.name
+    routes = {r.inputs["routeKey"]: r.inputs for r in run.of_type("aws:apigatewayv2/route:Route")}
+    assert set(routes) == {"POST /predict", "GET /health"}
+    assert {r["authorizationType"] for r in routes.values()} == {"AWS_IAM"}
+    integration = run.one("aws:apigatewayv2/integration:Integration").inputs
+    assert (integration["integrationType"], integration["payloadFormatVersion"]) == ("AWS_PROXY", "2.0")
+
+
+def test_jwt_authorization_puts_an_authorizer_on_every_route() -> None:
+    run = run_program(
+        "prod",
+        overrides={
+            "modelVersion": VERSION,
+            "apiAuthorization": "jwt",
+            "apiJwtIssuer": "https://auth.example.com/",
+            "apiJwtAudiences": ["inference"],
+        },
+    )
+    authorizer = run.one("aws:apigatewayv2/authorizer:Authorizer").inputs
+    assert authorizer["authorizerType"] == "JWT"
+    assert authorizer["jwtConfiguration"] == {"issuer": "https://auth.example.com/", "audiences": ["inference"]}
+    for route in run.of_type("aws:apigatewayv2/route:Route"):
+        assert (route.inputs["authorizationType"], route.inputs["authorizerId"]) == ("JWT", "inference-api-jwt-id")
+
+
+def _alarms(run: StackRun) -> dict[str, Registered]:
+    return {
+        r.inputs["name"].split("-inference-", 1)[1]: r for r in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    }
+
+
+def test_alarms_cover_the_path_and_notify_the_topic(run: StackRun) -> None:
+    stack = run.outputs["stack"]
+    alarms = _alarms(run)
+    assert set(alarms) == {
+        "lambda-errors",
+        "lambda-throttles",
+        "api-5xx-rate",
+        "api-latency-p99",
+        "model-latency-p99",
+        "invocation-errors",
+    }
+    topic_arn = run.outputs["alarmTopicArn"]
+    for alarm in alarms.values():
+        assert alarm.inputs["alarmActions"] == alarm.inputs["okActions"] == [topic_arn]
+        assert "runbook: docs/runbooks.md#managed-inference" in alarm.inputs["alarmDescription"]
+    latency_ms, model_ms = {"dev": (1000, 250), "prod": (500, 100)}[stack]
+    assert alarms["api-latency-p99"].inputs["threshold"] == latency_ms
+    assert alarms["model-latency-p99"].inputs["threshold"] == model_ms * 1000  # microseconds
+    assert alarms["model-latency-p99"].inputs["dimensions"] == {
+        "EndpointName": f"mlops-{stack}-wine",
+        "VariantName": "primary",
+    }
+    queries = {q["id"]: q for q in alarms["api-5xx-rate"].inputs["metricQueries"]}
+    assert queries["errors"]["metric"]["metricName"] == "5xx" and queries["requests"]["metric"]["metricName"] == "Count"
+    assert queries["rate"]["returnData"] is True
+    topic = run.one("aws:sns/topic:Topic").inputs
+    assert topic["kmsMasterKeyId"] == f"arn:aws:mock:us-east-1:{FAKE_ACCOUNT}:key/inference-api-alarms"
+    key_policy = json.loads(run.one("aws:kms/key:Key", "inference-api-alarms").inputs["policy"])["Statement"]
+    assert {"Service": "cloudwatch.amazonaws.com"} in [s["Principal"] for s in key_policy]
+    subscription = run.one("aws:sns/topicSubscription:TopicSubscription").inputs
+    assert (subscription["protocol"], subscription["endpoint"]) == ("email", "oncall@example.com")
+
+
+def test_the_proxy_is_packaged_from_this_repository(run: StackRun) -> None:
+    function = run.one("aws:lambda/function:Function").inputs
+    assert (function["handler"], function["runtime"], function["timeout"]) == ("handler.handle", "python3.12", 28)
+    env = function["environment"]["variables"]
+    assert env["ENDPOINT_NAME"] == f"mlops-{run.outputs['stack']}-wine" and env["MODEL_VERSION"] == VERSION
+
+
+@pytest.mark.parametrize("stack", ["local", "dev", "prod"])
+def test_nothing_managed_is_built_until_a_model_version_is_set(stack: str) -> None:
+    run = run_program(stack)
+    assert [r.name for r in run.resources if r.type.startswith(MANAGED_TYPES)] == []
+    assert "inferenceApiUrl" not in run.outputs
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "allowed"),
+    [
+        ({"sagemakerMode": "provisioned", "sagemakerInstanceCount": 1}, "sagemakerInstanceCount", "at least 2"),
+        ({"sagemakerInstanceCount": 5, "sagemakerMaxInstanceCount": 3}, "sagemakerInstanceCount", "must not exceed"),
+        ({"sagemakerServerlessMemoryMb": 3000}, "sagemakerServerlessMemoryMb", "multiple of 1024"),
+        ({"sagemakerServerlessMaxConcurrency": 500}, "sagemakerServerlessMaxConcurrency", "at most 200"),
+        ({"sagemakerInstanceType": "ml.m5.largeish"}, "sagemakerInstanceType", "did you mean ml.m5.large"),
+        ({"sagemakerMode": "spot"}, "sagemakerMode", "must be one of serverless, provisioned"),
+        ({"sagemakerDataCapturePercent": 120}, "sagemakerDataCapturePercent", "at most 100"),
+        ({"apiAuthorization": "none"}, "apiAuthorization", "must be one of iam, jwt"),
+        ({"apiAuthorization": "jwt"}, "apiJwtIssuer", "https:// URL because apiAuthorization is jwt"),
+        ({"apiAuthorization": "jwt", "apiJwtIssuer": "https://a.example/"}, "apiJwtAudiences", "at least one audience"),
+        ({"alarmEmails": ["oncall"]}, "alarmEmails", "not an e-mail address"),
+    ],
+)
+def test_bad_managed_inference_config_names_key_and_fix(overrides: dict, key: str, allowed: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        run_program("dev", overrides=overrides)
+    message = str(caught.value)
+    assert f"mlops-platform:{key} = " in message and allowed in message, message
+    assert f"fix: pulumi config set mlops-platform:{key} <value> --stack dev" in message
+
+
+def test_sagemaker_needs_aws() -> None:
+    with pytest.raises(ConfigError, match="sagemakerEnabled = true: needs awsEnabled: true"):
+        run_program("local", overrides={"sagemakerEnabled": True})
