@@ -21,6 +21,7 @@ from components.sagemaker_endpoint import arn_partition
 
 HANDLER_DIR = Path(__file__).resolve().parent.parent / "inference_proxy"
 ROUTES = ("POST /predict", "GET /health")
+RUNBOOK_URL = "https://github.com/mlops-platform/mlops-platform/blob/main/docs/runbooks.md#managed-inference"
 # API Gateway gives an integration at most 30 s; the proxy gives up on the endpoint before that.
 INTEGRATION_TIMEOUT_MS = 29_000
 LAMBDA_TIMEOUT_SECONDS = 28
@@ -376,7 +377,7 @@ class InferenceApi(pulumi.ComponentResource):
             aws.cloudwatch.MetricAlarm(
                 f"{name}-{suffix}",
                 name=f"{prefix}-{suffix}",
-                alarm_description=f"{description}; runbook: docs/runbooks.md#managed-inference",
+                alarm_description=f"{description}; runbook: {RUNBOOK_URL}",
                 namespace=namespace,
                 metric_name=metric,
                 dimensions=dimensions,
@@ -390,9 +391,7 @@ class InferenceApi(pulumi.ComponentResource):
         aws.cloudwatch.MetricAlarm(
             f"{name}-api-5xx-rate",
             name=f"{prefix}-api-5xx-rate",
-            alarm_description=(
-                f"API 5xx above {thresholds.api_5xx_percent}% of requests; runbook: docs/runbooks.md#managed-inference"
-            ),
+            alarm_description=(f"API 5xx above {thresholds.api_5xx_percent}% of requests; runbook: {RUNBOOK_URL}"),
             comparison_operator="GreaterThanOrEqualToThreshold",
             threshold=thresholds.api_5xx_percent,
             evaluation_periods=1,

@@ -1,4 +1,6 @@
-"""Generate the model-service Grafana dashboards into charts/model-service/files/dashboards/.
+"""Generate the Grafana dashboards: the model service's (Prometheus) into
+charts/model-service/files/dashboards/, the managed inference one (CloudWatch) into
+components/dashboards/, which the Observability component ships on AWS stacks.
 
 Dashboards are code: edit the panels here and run `python scripts/generate_dashboards.py`; a test
 fails when the committed JSON differs from what this produces. Every panel has a description and
@@ -11,8 +13,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-OUT = Path(__file__).resolve().parent.parent / "charts" / "model-service" / "files" / "dashboards"
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "charts" / "model-service" / "files" / "dashboards"
+MANAGED_OUT = REPO / "components" / "dashboards"
 PROM = {"type": "prometheus", "uid": "${datasource}"}
+CLOUDWATCH = {"type": "cloudwatch", "uid": "${cloudwatch}"}
 LOKI = {"type": "loki", "uid": "${loki}"}
 SEL = 'namespace=~"$namespace", job=~"$job"'
 SERVE = 'route=~"/v2/models/.name./infer|/invocations"'
@@ -57,9 +62,74 @@ def _templating() -> dict[str, Any]:
     }
 
 
+def _cloudwatch_templating() -> dict[str, Any]:
+    def dimension_var(name: str, label: str, namespace: str, metric: str, dimension: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "label": label,
+            "type": "query",
+            "datasource": CLOUDWATCH,
+            "query": {
+                "refId": "CloudWatchVariableQueryEditor-VariableQuery",
+                "queryType": "dimensionValues",
+                "region": "default",
+                "namespace": namespace,
+                "metricName": metric,
+                "dimensionKey": dimension,
+            },
+            "refresh": 2,
+            "includeAll": False,
+            "multi": False,
+        }
+
+    return {
+        "list": [
+            {
+                "name": "cloudwatch",
+                "label": "CloudWatch",
+                "type": "datasource",
+                "query": "cloudwatch",
+                "current": {"text": "CloudWatch", "value": "cloudwatch"},
+            },
+            dimension_var("api", "API id", "AWS/ApiGateway", "Count", "ApiId"),
+            dimension_var("function", "Lambda", "AWS/Lambda", "Invocations", "FunctionName"),
+            dimension_var("endpoint", "Endpoint", "AWS/SageMaker", "Invocations", "EndpointName"),
+        ]
+    }
+
+
+def cloudwatch(namespace: str, metric: str, dimensions: dict[str, str], statistic: str, label: str) -> dict[str, Any]:
+    """One CloudWatch metric query in the shape Grafana's CloudWatch datasource stores."""
+    return {
+        "datasource": CLOUDWATCH,
+        "queryMode": "Metrics",
+        "metricQueryType": 0,
+        "metricEditorMode": 0,
+        "region": "default",
+        "namespace": namespace,
+        "metricName": metric,
+        "dimensions": {key: [value] for key, value in dimensions.items()},
+        "statistic": statistic,
+        "matchExact": True,
+        "period": "",
+        "id": "",
+        "expression": "",
+        "label": label,
+    }
+
+
 class Board:
-    def __init__(self, uid: str, title: str, description: str) -> None:
+    def __init__(
+        self,
+        uid: str,
+        title: str,
+        description: str,
+        templating: dict[str, Any] | None = None,
+        tags: tuple[str, ...] = ("model-service", "mlops"),
+    ) -> None:
         self.uid, self.title, self.description = uid, title, description
+        self.templating = templating or _templating()
+        self.tags = list(tags)
         self.panels: list[dict[str, Any]] = []
         self._x = self._y = 0
 
@@ -95,6 +165,49 @@ class Board:
         thresholds: list[tuple[float, str]] | None = None,
         minimum: float | None = None,
     ) -> None:
+        """A Prometheus panel: `targets` are (PromQL, legend) pairs."""
+        queries = [{"datasource": PROM, "expr": expr, "legendFormat": legend} for expr, legend in targets]
+        self._add(
+            title,
+            description,
+            unit,
+            datasource=PROM,
+            queries=queries,
+            kind=kind,
+            width=width,
+            thresholds=thresholds,
+            minimum=minimum,
+        )
+
+    def cloudwatch_panel(
+        self, title: str, description: str, unit: str, targets: list[dict[str, Any]], *, width: int = 12
+    ) -> None:
+        """A CloudWatch panel: `targets` come from `cloudwatch(...)`."""
+        self._add(
+            title,
+            description,
+            unit,
+            datasource=CLOUDWATCH,
+            queries=targets,
+            kind="timeseries",
+            width=width,
+            thresholds=None,
+            minimum=0,
+        )
+
+    def _add(
+        self,
+        title: str,
+        description: str,
+        unit: str,
+        *,
+        datasource: dict[str, str],
+        queries: list[dict[str, Any]],
+        kind: str,
+        width: int,
+        thresholds: list[tuple[float, str]] | None,
+        minimum: float | None,
+    ) -> None:
         steps = [{"color": "green", "value": None}] + [{"color": c, "value": v} for v, c in thresholds or []]
         defaults: dict[str, Any] = {"unit": unit, "thresholds": {"mode": "absolute", "steps": steps}}
         if minimum is not None:
@@ -107,13 +220,10 @@ class Board:
                 "title": title,
                 "description": description,
                 "id": len(self.panels) + 1,
-                "datasource": PROM,
+                "datasource": datasource,
                 "gridPos": self._place(width, 8),
                 "fieldConfig": {"defaults": defaults, "overrides": []},
-                "targets": [
-                    {"refId": chr(65 + i), "datasource": PROM, "expr": expr, "legendFormat": legend}
-                    for i, (expr, legend) in enumerate(targets)
-                ],
+                "targets": [{"refId": chr(65 + i), **query} for i, query in enumerate(queries)],
             }
         )
 
@@ -136,14 +246,14 @@ class Board:
             "uid": self.uid,
             "title": self.title,
             "description": self.description,
-            "tags": ["model-service", "mlops"],
+            "tags": self.tags,
             "timezone": "utc",
             "schemaVersion": 39,
             "version": 1,
             "editable": False,
             "refresh": "30s",
             "time": {"from": "now-6h", "to": "now"},
-            "templating": _templating(),
+            "templating": self.templating,
             "panels": self.panels,
             "annotations": {"list": []},
             "links": [],
@@ -388,10 +498,120 @@ def quality_board() -> Board:
     return b
 
 
+def managed_inference_board() -> Board:
+    b = Board(
+        "managed-inference",
+        "Managed inference",
+        "The managed path: API Gateway -> Lambda proxy -> SageMaker endpoint, from CloudWatch.",
+        _cloudwatch_templating(),
+        ("sagemaker", "mlops"),
+    )
+    api = {"ApiId": "$api"}
+    function = {"FunctionName": "$function"}
+    endpoint = {"EndpointName": "$endpoint", "VariantName": "primary"}
+    b.row("API Gateway")
+    b.cloudwatch_panel(
+        "API requests and errors",
+        "Requests to the inference API and the 4xx / 5xx answers among them, per period.",
+        "short",
+        [
+            cloudwatch("AWS/ApiGateway", "Count", api, "Sum", "requests"),
+            cloudwatch("AWS/ApiGateway", "4xx", api, "Sum", "4xx"),
+            cloudwatch("AWS/ApiGateway", "5xx", api, "Sum", "5xx"),
+        ],
+    )
+    b.cloudwatch_panel(
+        "API latency",
+        "Time from request to response at API Gateway (p50, p99) and the integration's share (p99).",
+        "ms",
+        [
+            cloudwatch("AWS/ApiGateway", "Latency", api, "p50", "p50"),
+            cloudwatch("AWS/ApiGateway", "Latency", api, "p99", "p99"),
+            cloudwatch("AWS/ApiGateway", "IntegrationLatency", api, "p99", "integration p99"),
+        ],
+    )
+    b.row("Lambda proxy")
+    b.cloudwatch_panel(
+        "Proxy invocations, errors, throttles",
+        "Lambda invocations per period; errors are crashes of the proxy, throttles are concurrency limits.",
+        "short",
+        [
+            cloudwatch("AWS/Lambda", "Invocations", function, "Sum", "invocations"),
+            cloudwatch("AWS/Lambda", "Errors", function, "Sum", "errors"),
+            cloudwatch("AWS/Lambda", "Throttles", function, "Sum", "throttles"),
+        ],
+        width=8,
+    )
+    b.cloudwatch_panel(
+        "Proxy duration",
+        "Lambda run time per invocation (p50, p99), the endpoint call included.",
+        "ms",
+        [
+            cloudwatch("AWS/Lambda", "Duration", function, "p50", "p50"),
+            cloudwatch("AWS/Lambda", "Duration", function, "p99", "p99"),
+        ],
+        width=8,
+    )
+    b.cloudwatch_panel(
+        "Proxy concurrency",
+        "Most Lambda instances running at once in each period.",
+        "short",
+        [cloudwatch("AWS/Lambda", "ConcurrentExecutions", function, "Maximum", "concurrent")],
+        width=8,
+    )
+    b.row("SageMaker endpoint")
+    b.cloudwatch_panel(
+        "Endpoint invocations and errors",
+        "Invocations of the endpoint per period, and the 4xx / 5xx answers of the model container.",
+        "short",
+        [
+            cloudwatch("AWS/SageMaker", "Invocations", endpoint, "Sum", "invocations"),
+            cloudwatch("AWS/SageMaker", "Invocation4XXErrors", endpoint, "Sum", "4xx"),
+            cloudwatch("AWS/SageMaker", "Invocation5XXErrors", endpoint, "Sum", "5xx"),
+        ],
+    )
+    b.cloudwatch_panel(
+        "Model and overhead latency",
+        "ModelLatency is the container's time (p50, p99); OverheadLatency is SageMaker's own (p99).",
+        "µs",
+        [
+            cloudwatch("AWS/SageMaker", "ModelLatency", endpoint, "p50", "model p50"),
+            cloudwatch("AWS/SageMaker", "ModelLatency", endpoint, "p99", "model p99"),
+            cloudwatch("AWS/SageMaker", "OverheadLatency", endpoint, "p99", "overhead p99"),
+        ],
+    )
+    b.cloudwatch_panel(
+        "Invocations per instance",
+        "What the provisioned endpoint's autoscaling tracks: invocations per instance per minute.",
+        "short",
+        [cloudwatch("AWS/SageMaker", "InvocationsPerInstance", endpoint, "Sum", "per instance")],
+        width=8,
+    )
+    b.cloudwatch_panel(
+        "Instance CPU and memory",
+        "Utilisation of the provisioned endpoint's instances (CPU is per core: 200% on two cores).",
+        "percent",
+        [
+            cloudwatch("/aws/sagemaker/Endpoints", "CPUUtilization", endpoint, "Average", "CPU"),
+            cloudwatch("/aws/sagemaker/Endpoints", "MemoryUtilization", endpoint, "Average", "memory"),
+        ],
+        width=8,
+    )
+    b.cloudwatch_panel(
+        "Serverless cold starts",
+        "ModelSetupTime of a serverless endpoint: how long a cold start took to bring a container up.",
+        "µs",
+        [cloudwatch("AWS/SageMaker", "ModelSetupTime", endpoint, "Maximum", "setup")],
+        width=8,
+    )
+    return b
+
+
 def main() -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    for board in (service_board(), quality_board()):
-        (OUT / f"{board.uid}.json").write_text(json.dumps(board.json(), indent=2) + "\n")
+    for out, boards in ((OUT, (service_board(), quality_board())), (MANAGED_OUT, (managed_inference_board(),))):
+        out.mkdir(parents=True, exist_ok=True)
+        for board in boards:
+            (out / f"{board.uid}.json").write_text(json.dumps(board.json(), indent=2) + "\n")
 
 
 if __name__ == "__main__":

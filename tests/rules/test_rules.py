@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 
 import pytest
 import yaml
 
 from tests.support.pulumi_harness import REPO
+from tests.support.runbooks import RUNBOOK_BASE_URL, runbook_anchors, runbook_section
 from tests.support.tools import require_tool
 
 RULES = REPO / "charts" / "model-service" / "files" / "rules" / "model-service.rules.yaml"
 TESTS = REPO / "tests" / "rules" / "model-service.test.yaml"
-RUNBOOKS = REPO / "docs" / "runbooks.md"
 
 
 def alerts() -> list[dict]:
@@ -46,19 +45,13 @@ def test_every_alert_has_a_firing_case_and_a_quiet_case() -> None:
         assert any(not case["exp_alerts"] for case in mine), f"{name} has no case where it stays quiet"
 
 
-def _anchors() -> set[str]:
-    headings = re.findall(r"^#+ (.+)$", RUNBOOKS.read_text(), re.M)
-    return {re.sub(r"[^a-z0-9 -]", "", heading.lower()).replace(" ", "-") for heading in headings}
-
-
 @pytest.mark.parametrize("rule", alerts(), ids=lambda rule: rule["alert"])
 def test_alert_is_annotated_and_its_runbook_section_exists(rule: dict) -> None:
     annotations = rule["annotations"]
     assert annotations["summary"] and annotations["description"]
     assert rule["labels"]["severity"] in ("critical", "warning")
     url = annotations["runbook_url"]
-    assert url.startswith("https://github.com/mlops-platform/mlops-platform/blob/main/docs/runbooks.md#")
+    assert url.startswith(RUNBOOK_BASE_URL)
     anchor = url.rsplit("#", 1)[1]
-    assert anchor in _anchors(), f"docs/runbooks.md has no section #{anchor}"
-    section = RUNBOOKS.read_text().lower().split(f"# {anchor}", 1)[-1]
-    assert len(section.split("\n#", 1)[0].split()) > 20, f"the runbook section #{anchor} says too little"
+    assert anchor in runbook_anchors(), f"docs/runbooks.md has no section #{anchor}"
+    assert len(runbook_section(anchor).split()) > 20, f"the runbook section #{anchor} says too little"

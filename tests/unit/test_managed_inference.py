@@ -10,6 +10,7 @@ import pytest
 
 from stacks.config import ConfigError
 from tests.support.pulumi_harness import FAKE_ACCOUNT, Registered, StackRun, run_program
+from tests.support.runbooks import RUNBOOK_BASE_URL, runbook_anchors, runbook_section
 
 VERSION = "20261125T000000Z-abcdef12"
 MANAGED_TYPES = ("aws:sagemaker/", "aws:apigatewayv2/", "aws:lambda/", "aws:sns/", "aws:appautoscaling/")
@@ -167,7 +168,11 @@ def test_alarms_cover_the_path_and_notify_the_topic(run: StackRun) -> None:
     topic_arn = run.outputs["alarmTopicArn"]
     for alarm in alarms.values():
         assert alarm.inputs["alarmActions"] == alarm.inputs["okActions"] == [topic_arn]
-        assert "runbook: docs/runbooks.md#managed-inference" in alarm.inputs["alarmDescription"]
+        url = alarm.inputs["alarmDescription"].rsplit("runbook: ", 1)[1]
+        assert url == RUNBOOK_BASE_URL + "managed-inference"
+        assert "managed-inference" in runbook_anchors()
+        # The runbook says what to do for this very alarm.
+        assert f"**{alarm.inputs['name'].split('-inference-', 1)[1]}**" in runbook_section("managed-inference")
     latency_ms, model_ms = {"dev": (1000, 250), "prod": (500, 100)}[stack]
     assert alarms["api-latency-p99"].inputs["threshold"] == latency_ms
     assert alarms["model-latency-p99"].inputs["threshold"] == model_ms * 1000  # microseconds
