@@ -9,7 +9,7 @@ TOOLS  := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 CHECKOV_VERSION := 3.3.30
 
-.PHONY: help setup up preview test fmt bench train serve clean
+.PHONY: help setup up preview lint test fmt bench train serve clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -33,10 +33,12 @@ up: $(STAMP) ## pulumi up on STACK (default: local) with a local file backend an
 preview: $(STAMP) ## pulumi preview on STACK (default: local)
 	STACK=$(STACK) scripts/pulumi-stack.sh preview
 
-test: $(STAMP) $(TOOLS_STAMP) ## the whole test suite (what CI runs): lint, types, tests
+lint: $(STAMP) ## ruff (lint and format) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy stacks components model_service bench inference_proxy smoke
+	$(BIN)/mypy stacks components model_service bench inference_proxy smoke policy
+
+test: lint $(TOOLS_STAMP) ## the whole test suite (what CI runs): lint, types, tests
 	$(BIN)/python -m pytest
 
 fmt: $(STAMP) ## format and fix what ruff can

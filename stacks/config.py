@@ -476,6 +476,23 @@ def load(declared_keys: Sequence[str] | None = None) -> StackConfig:
         reader.problem("kubernetesVersion", kubernetes_version, "must be a minor version such as 1.33")
     public_cidrs = reader.string_list("clusterPublicAccessCidrs")
     reader.each("clusterPublicAccessCidrs", public_cidrs, _check_cidr)
+    reader.each(
+        "clusterPublicAccessCidrs",
+        public_cidrs,
+        lambda cidr: (
+            "opens the cluster API to the whole internet; list your VPN or office ranges"
+            if not _check_cidr(cidr) and ipaddress.IPv4Network(cidr).prefixlen == 0
+            else None
+        ),
+    )
+    endpoint_public_access = reader.boolean("clusterEndpointPublicAccess")
+    if aws_enabled and endpoint_public_access and not public_cidrs:
+        reader.problem(
+            "clusterPublicAccessCidrs",
+            [],
+            "needs your VPN or office ranges while clusterEndpointPublicAccess is true "
+            "(or set that to false to reach the API from inside the VPC only)",
+        )
     admin_roles = reader.string_list("clusterAdminRoleArns")
     reader.each(
         "clusterAdminRoleArns",
@@ -486,7 +503,7 @@ def load(declared_keys: Sequence[str] | None = None) -> StackConfig:
     )
     cluster = ClusterConfig(
         kubernetes_version=kubernetes_version,
-        endpoint_public_access=reader.boolean("clusterEndpointPublicAccess"),
+        endpoint_public_access=endpoint_public_access,
         public_access_cidrs=public_cidrs,
         admin_role_arns=admin_roles,
         deletion_protection=reader.boolean("clusterDeletionProtection"),

@@ -35,6 +35,10 @@ class Registered:
     provider: str | None
     # URNs of the resources this one waits for (depends_on and input dependencies).
     dependencies: list[str] = field(default_factory=list)
+    urn: str = ""
+    parent: str = ""
+    # Input name -> URNs of the resources that input's value comes from.
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -99,10 +103,15 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["result"] = "generated-by-random-password"
         return f"{args.name}-id", state
 
-    def new_resource_dependencies(self, type_: str, name: str, dependencies: list[str]) -> None:
+    def record_registration(self, request: Any, urn: str) -> None:
         for resource in self.resources:
-            if resource.type == type_ and resource.name == name:
-                resource.dependencies = dependencies
+            if resource.type == request.type and resource.name == request.name:
+                resource.dependencies = list(request.dependencies)
+                resource.urn = urn
+                resource.parent = request.parent
+                resource.property_dependencies = {
+                    key: list(value.urns) for key, value in request.propertyDependencies.items()
+                }
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
@@ -119,7 +128,7 @@ class RecordingMonitor(MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method's name)
         response = super().RegisterResource(request)
-        self.recording.new_resource_dependencies(request.type, request.name, list(request.dependencies))
+        self.recording.record_registration(request, response.urn)
         return response
 
 

@@ -156,3 +156,19 @@ def test_local_stack_needs_no_aws_settings() -> None:
     run = run_program("local", remove=("aws:region",))
     assert run.outputs["awsEnabled"] is False
     assert "region" not in run.outputs
+
+
+@pytest.mark.parametrize(
+    ("overrides", "allowed"),
+    [
+        ({"clusterPublicAccessCidrs": ["0.0.0.0/0"]}, "opens the cluster API to the whole internet"),
+        ({"clusterPublicAccessCidrs": []}, "needs your VPN or office ranges while clusterEndpointPublicAccess is true"),
+    ],
+)
+def test_the_cluster_api_is_never_open_to_the_internet(overrides: dict, allowed: str) -> None:
+    message = problems_of("dev", overrides=overrides)
+    assert "mlops-platform:clusterPublicAccessCidrs = " in message and allowed in message
+
+
+def test_a_private_only_cluster_api_needs_no_public_ranges() -> None:
+    run_program("dev", overrides={"clusterPublicAccessCidrs": [], "clusterEndpointPublicAccess": False})

@@ -1,0 +1,513 @@
+"""The platform's mandatory policies, each with a description and the remediation to apply.
+
+`pulumi preview --policy-pack policy` runs them against every resource a stack would register;
+the tests feed them each stack's resources under Pulumi mocks, so a violation fails `pytest` first.
+A value not known yet (an unresolved output during preview) is not judged: reading it raises
+inside pulumi-policy, which skips the check until `pulumi up` knows the value.
+
+Kept in one module: the Pulumi CLI runs the pack from this folder (`import rules`), the tests
+import it as `policy.rules`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+import yaml
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyResource,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+REQUIRED_TAGS = ("project", "stack", "owner", "cost-center")
+BUCKET = "aws:s3/bucket:Bucket"
+# The bucket's settings are resources of their own; pulumi-aws 7 still accepts the V2 names.
+PUBLIC_ACCESS_BLOCK = ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",)
+ENCRYPTION = (
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
+)
+VERSIONING = ("aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2")
+BUCKET_POLICY = ("aws:s3/bucketPolicy:BucketPolicy",)
+IAM_POLICY_TYPES = ("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy", "aws:iam/userPolicy:UserPolicy")
+ADMIN_POLICY_NAMES = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess")
+# An action is read-only when its verb is one of these (AWS's "Read" and "List" access levels).
+READ_VERBS = ("Get", "List", "Describe", "Search", "Select", "Lookup", "Query", "Filter", "BatchGet", "Scan", "View")
+# Read-level actions whose verb does not say so (CloudWatch Logs Insights queries).
+READ_ACTIONS = frozenset({"logs:StartQuery", "logs:StopQuery"})
+REQUIRED_CONTROL_PLANE_LOGS = ("api", "audit", "authenticator")
+OUR_CHARTS = ("model-service",)
+WORKLOAD_TYPES = (
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:apps/v1:StatefulSet",
+    "kubernetes:apps/v1:DaemonSet",
+)
+
+
+class Report(Protocol):
+    """pulumi-policy's report callback: the urn defaults to the resource being validated."""
+
+    def __call__(self, message: str, urn: str | None = None) -> None: ...
+
+
+Validate = Callable[[ResourceValidationArgs, Report], None]
+
+
+def _resource_policy(
+    name: str, description: str, remediation: str, types: Iterable[str] | None, check: Validate
+) -> ResourceValidationPolicy:
+    wanted = tuple(types) if types is not None else None
+
+    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+        if wanted is None or args.resource_type in wanted:
+            check(args, cast(Report, report))
+
+    return ResourceValidationPolicy(
+        name=name,
+        description=description,
+        remediation_steps=remediation,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=validate,
+    )
+
+
+def _stack_policy(
+    name: str, description: str, remediation: str, check: Callable[[StackValidationArgs, Report], None]
+) -> StackValidationPolicy:
+    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
+        check(args, cast(Report, report))
+
+    return StackValidationPolicy(
+        name=name,
+        description=description,
+        remediation_steps=remediation,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=validate,
+    )
+
+
+# --- S3 ----------------------------------------------------------------------------------------
+
+
+def _settings_of(
+    bucket: PolicyResource, resources: list[PolicyResource], types: tuple[str, ...]
+) -> list[PolicyResource]:
+    """The resources of `types` that configure `bucket` (their `bucket` input comes from it)."""
+    return [
+        resource
+        for resource in resources
+        if resource.resource_type in types
+        and any(dependency.urn == bucket.urn for dependency in resource.property_dependencies.get("bucket", []))
+    ]
+
+
+def _each_bucket(
+    check: Callable[[PolicyResource, list[PolicyResource]], str | None],
+) -> Callable[[StackValidationArgs, Report], None]:
+    def validate(args: StackValidationArgs, report: Report) -> None:
+        for bucket in args.resources:
+            if bucket.resource_type == BUCKET:
+                problem = check(bucket, args.resources)
+                if problem:
+                    report(f"bucket {bucket.name}: {problem}", bucket.urn)
+
+    return validate
+
+
+def _public_access_blocked(bucket: PolicyResource, resources: list[PolicyResource]) -> str | None:
+    flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    blocks = _settings_of(bucket, resources, PUBLIC_ACCESS_BLOCK)
+    if not any(all(block.props.get(flag) is True for flag in flags) for block in blocks):
+        return "has no BucketPublicAccessBlock with all four settings true"
+    return None
+
+
+def _encrypted(bucket: PolicyResource, resources: list[PolicyResource]) -> str | None:
+    for configuration in _settings_of(bucket, resources, ENCRYPTION):
+        for rule in configuration.props.get("rules") or []:
+            algorithm = (rule.get("applyServerSideEncryptionByDefault") or {}).get("sseAlgorithm")
+            if algorithm in ("aws:kms", "aws:kms:dsse"):
+                return None
+    return "has no default encryption with a KMS key (BucketServerSideEncryptionConfiguration, sse_algorithm aws:kms)"
+
+
+def _versioned(bucket: PolicyResource, resources: list[PolicyResource]) -> str | None:
+    for versioning in _settings_of(bucket, resources, VERSIONING):
+        if (versioning.props.get("versioningConfiguration") or {}).get("status") == "Enabled":
+            return None
+    return "is not versioned (BucketVersioning with status Enabled)"
+
+
+def _denies_insecure_transport(statement: Mapping[str, Any]) -> bool:
+    condition = statement.get("Condition") or {}
+    secure = (condition.get("Bool") or {}).get("aws:SecureTransport")
+    return statement.get("Effect") == "Deny" and str(secure).lower() == "false"
+
+
+def _tls_only(bucket: PolicyResource, resources: list[PolicyResource]) -> str | None:
+    for bucket_policy in _settings_of(bucket, resources, BUCKET_POLICY):
+        document = bucket_policy.props.get("policy")
+        if not isinstance(document, str):
+            return None  # not known until apply
+        if any(_denies_insecure_transport(s) for s in _statements(json.loads(document))):
+            return None
+    return "has no bucket policy that denies requests without TLS (aws:SecureTransport false)"
+
+
+# --- ECR, EKS ----------------------------------------------------------------------------------
+
+
+def _ecr_scan_on_push(args: ResourceValidationArgs, report: Report) -> None:
+    if (args.props.get("imageScanningConfiguration") or {}).get("scanOnPush") is not True:
+        report(f"repository {args.name} does not scan images on push")
+
+
+def _ecr_immutable(args: ResourceValidationArgs, report: Report) -> None:
+    if args.props.get("imageTagMutability") not in ("IMMUTABLE", "IMMUTABLE_WITH_EXCLUSION"):
+        report(f"repository {args.name} has mutable tags ({args.props.get('imageTagMutability', 'MUTABLE')})")
+
+
+def _eks_secrets_encrypted(args: ResourceValidationArgs, report: Report) -> None:
+    if "encryptionConfigKeyArn" not in args.props:
+        report(f"cluster {args.name} does not encrypt Kubernetes secrets with a KMS key")
+
+
+def _eks_control_plane_logs(args: ResourceValidationArgs, report: Report) -> None:
+    enabled = set(args.props.get("enabledClusterLogTypes") or [])
+    missing = [kind for kind in REQUIRED_CONTROL_PLANE_LOGS if kind not in enabled]
+    if missing:
+        report(f"cluster {args.name} does not log {', '.join(missing)} from its control plane")
+
+
+def _eks_endpoint_restricted(args: ResourceValidationArgs, report: Report) -> None:
+    props = args.props
+    if props.get("endpointPrivateAccess") is not True:
+        report(f"cluster {args.name} has no private API endpoint")
+    if props.get("endpointPublicAccess") is False:
+        return
+    cidrs = props.get("publicAccessCidrs")
+    if not cidrs:
+        report(f"cluster {args.name} exposes its API to the whole internet (no publicAccessCidrs)")
+        return
+    for cidr in cidrs:
+        if ipaddress.ip_network(cidr, strict=False).prefixlen == 0:
+            report(f"cluster {args.name} exposes its API to the whole internet ({cidr})")
+
+
+# --- IAM ---------------------------------------------------------------------------------------
+
+
+def _statements(document: Any) -> list[dict[str, Any]]:
+    statements = document.get("Statement", []) if isinstance(document, dict) else []
+    return [statements] if isinstance(statements, dict) else list(statements)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _is_write(action: str) -> bool:
+    if action in READ_ACTIONS:
+        return False
+    verb = action.split(":", 1)[-1]
+    return not verb.startswith(READ_VERBS)
+
+
+def iam_problems(document: Any) -> list[str]:
+    """What is wrong with an IAM identity policy document: wildcard actions, or write actions on
+    every resource."""
+    problems = []
+    for statement in _statements(document):
+        if statement.get("Effect") != "Allow":
+            continue
+        actions = [str(a) for a in _as_list(statement.get("Action", []))]
+        wildcards = [a for a in actions if "*" in a]
+        if wildcards:
+            problems.append(f"allows wildcard actions {wildcards}")
+        if "NotAction" in statement:
+            problems.append("allows NotAction (everything but a list)")
+        if "*" in _as_list(statement.get("Resource", [])):
+            writes = [a for a in actions if "*" not in a and _is_write(a)]
+            if writes:
+                problems.append(f"allows write actions {writes} on Resource '*'")
+    return problems
+
+
+def _iam_least_privilege(args: ResourceValidationArgs, report: Report) -> None:
+    documents = []
+    if args.resource_type == "aws:iam/role:Role":
+        documents = [inline.get("policy") for inline in args.props.get("inlinePolicies") or []]
+    else:
+        documents = [args.props.get("policy")]
+    for document in documents:
+        if not isinstance(document, str):
+            continue  # not known until apply
+        for problem in iam_problems(json.loads(document)):
+            report(f"{args.name} {problem}")
+
+
+def _iam_no_admin_policies(args: ResourceValidationArgs, report: Report) -> None:
+    arns = (
+        [args.props.get("policyArn")] if "policyArn" in args.props else list(args.props.get("managedPolicyArns") or [])
+    )
+    for arn in arns:
+        if isinstance(arn, str) and arn.rsplit("/", 1)[-1] in ADMIN_POLICY_NAMES:
+            report(f"{args.name} attaches the administrator policy {arn}")
+
+
+# --- SageMaker, Lambda, API Gateway, CloudWatch --------------------------------------------------
+
+
+def _sagemaker_encrypted_and_captured(args: ResourceValidationArgs, report: Report) -> None:
+    variants = args.props.get("productionVariants") or []
+    serverless = bool(variants) and all(variant.get("serverlessConfig") for variant in variants)
+    if serverless:
+        # SageMaker offers neither storage volumes to encrypt nor data capture on serverless
+        # endpoints; the platform's proxy captures there instead.
+        return
+    if not args.props.get("kmsKeyArn"):
+        report(f"endpoint configuration {args.name} does not encrypt its instances' volumes with KMS (kms_key_arn)")
+    capture = args.props.get("dataCaptureConfig") or {}
+    if capture.get("enableCapture") is False or not capture:
+        report(f"endpoint configuration {args.name} does not capture inference data (data_capture_config)")
+    elif not capture.get("kmsKeyId"):
+        report(f"endpoint configuration {args.name} captures data without KMS encryption (kms_key_id)")
+
+
+def _lambda_not_public(args: ResourceValidationArgs, report: Report) -> None:
+    props = args.props
+    if args.resource_type == "aws:lambda/functionUrl:FunctionUrl":
+        if props.get("authorizationType") == "NONE":
+            report(f"function URL {args.name} lets anyone invoke the function (authorization_type NONE)")
+        return
+    principal = str(props.get("principal", ""))
+    if principal == "*":
+        report(f"permission {args.name} lets anyone invoke the function (principal '*')")
+    elif principal.endswith(".amazonaws.com") and not (props.get("sourceArn") or props.get("sourceAccount")):
+        report(f"permission {args.name} lets {principal} invoke the function for any account (no source_arn)")
+
+
+def _api_throttled_and_logged(args: ResourceValidationArgs, report: Report) -> None:
+    settings = args.props.get("defaultRouteSettings") or {}
+    if not (settings.get("throttlingRateLimit") and settings.get("throttlingBurstLimit")):
+        report(f"stage {args.name} does not throttle (default_route_settings rate and burst limits)")
+    if not (args.props.get("accessLogSettings") or {}).get("destinationArn"):
+        report(f"stage {args.name} writes no access logs (access_log_settings)")
+
+
+def _api_no_anonymous_routes(args: ResourceValidationArgs, report: Report) -> None:
+    if args.props.get("authorizationType", "NONE") == "NONE":
+        report(f"route {args.props.get('routeKey', args.name)} admits anonymous callers (authorization_type NONE)")
+
+
+def _log_retention(args: ResourceValidationArgs, report: Report) -> None:
+    if not args.props.get("retentionInDays"):
+        report(f"log group {args.props.get('name', args.name)} keeps logs forever (retention_in_days not set)")
+
+
+# --- Tags --------------------------------------------------------------------------------------
+
+
+def _default_tags(provider_props: Mapping[str, Any]) -> Mapping[str, Any]:
+    default_tags = provider_props.get("defaultTags") or {}
+    if isinstance(default_tags, str):  # providers receive their inputs as JSON strings
+        default_tags = json.loads(default_tags)
+    return default_tags.get("tags") or {}
+
+
+def _tagged(args: ResourceValidationArgs, report: Report) -> None:
+    if not args.resource_type.startswith("aws:"):
+        return
+    tags = dict(_default_tags(args.provider.props) if args.provider else {})
+    tags.update(args.props.get("tagsAll") or {})
+    tags.update(args.props.get("tags") or {})
+    missing = [key for key in REQUIRED_TAGS if not tags.get(key)]
+    if missing:
+        report(f"{args.name} is missing the tags {', '.join(missing)} (set them as the AWS provider's default tags)")
+
+
+# --- Kubernetes workloads of our own charts ----------------------------------------------------
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = (
+            _merge(merged[key], value) if isinstance(value, Mapping) and isinstance(merged.get(key), dict) else value
+        )
+    return merged
+
+
+def _chart_values(chart: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values a release of a local chart runs with: the chart's values.yaml under the release's."""
+    defaults_file = Path(chart) / "values.yaml"
+    defaults = yaml.safe_load(defaults_file.read_text()) if defaults_file.is_file() else {}
+    return _merge(defaults or {}, values)
+
+
+def _our_chart_runs_nonroot_with_limits(args: ResourceValidationArgs, report: Report) -> None:
+    if args.resource_type in WORKLOAD_TYPES:
+        _check_pod_spec(args.name, ((args.props.get("spec") or {}).get("template") or {}).get("spec") or {}, report)
+        return
+    chart = str(args.props.get("chart", ""))
+    if Path(chart).name not in OUR_CHARTS:
+        return
+    values = _chart_values(chart, args.props.get("values") or {})
+    limits = (values.get("resources") or {}).get("limits") or {}
+    if not (limits.get("cpu") and limits.get("memory")):
+        report(
+            f"release {args.name} of {Path(chart).name} runs without CPU and memory limits (values.resources.limits)"
+        )
+    for key in ("podSecurityContext", "securityContext"):
+        if (values.get(key) or {}).get("runAsNonRoot") is False or (values.get(key) or {}).get("runAsUser") == 0:
+            report(f"release {args.name} of {Path(chart).name} runs as root (values.{key})")
+
+
+def _check_pod_spec(name: str, pod: Mapping[str, Any], report: Report) -> None:
+    pod_non_root = (pod.get("securityContext") or {}).get("runAsNonRoot") is True
+    for container in pod.get("containers") or []:
+        context = container.get("securityContext") or {}
+        if not (context.get("runAsNonRoot") is True or (pod_non_root and context.get("runAsNonRoot") is not False)):
+            report(f"{name}: container {container.get('name')} may run as root (runAsNonRoot not true)")
+        limits = (container.get("resources") or {}).get("limits") or {}
+        if not (limits.get("cpu") and limits.get("memory")):
+            report(f"{name}: container {container.get('name')} has no CPU and memory limits")
+
+
+POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
+    _stack_policy(
+        "s3-public-access-blocked",
+        "Every S3 bucket blocks public ACLs and policies.",
+        "Add an aws.s3.BucketPublicAccessBlock for the bucket with all four settings true (ArtifactStore does).",
+        _each_bucket(_public_access_blocked),
+    ),
+    _stack_policy(
+        "s3-encrypted",
+        "Every S3 bucket encrypts objects by default with a KMS key.",
+        "Add an aws.s3.BucketServerSideEncryptionConfiguration with sse_algorithm aws:kms and a key.",
+        _each_bucket(_encrypted),
+    ),
+    _stack_policy(
+        "s3-tls-only",
+        "Every S3 bucket denies requests made without TLS.",
+        "Attach a bucket policy with a Deny on aws:SecureTransport false (components.artifact_store.tls_only_policy).",
+        _each_bucket(_tls_only),
+    ),
+    _stack_policy(
+        "s3-versioned",
+        "Every S3 bucket keeps object versions, so an overwrite or delete can be undone.",
+        "Add an aws.s3.BucketVersioning with status Enabled and a lifecycle rule for noncurrent versions.",
+        _each_bucket(_versioned),
+    ),
+    _resource_policy(
+        "ecr-scan-on-push",
+        "ECR repositories scan every pushed image for vulnerabilities.",
+        "Set image_scanning_configuration.scan_on_push = True.",
+        ["aws:ecr/repository:Repository"],
+        _ecr_scan_on_push,
+    ),
+    _resource_policy(
+        "ecr-immutable-tags",
+        "ECR image tags cannot be overwritten, so a tag names one image forever.",
+        "Set image_tag_mutability = 'IMMUTABLE' and tag images with the commit.",
+        ["aws:ecr/repository:Repository"],
+        _ecr_immutable,
+    ),
+    _resource_policy(
+        "eks-secrets-encryption",
+        "EKS encrypts Kubernetes secrets with a KMS key (envelope encryption).",
+        "Pass encryption_config_key_arn to eks.Cluster (components.cluster does).",
+        ["eks:index:Cluster"],
+        _eks_secrets_encrypted,
+    ),
+    _resource_policy(
+        "eks-control-plane-logs",
+        "EKS sends its api, audit and authenticator logs to CloudWatch.",
+        "Set enabled_cluster_log_types to include api, audit and authenticator.",
+        ["eks:index:Cluster"],
+        _eks_control_plane_logs,
+    ),
+    _resource_policy(
+        "eks-endpoint-restricted",
+        "The EKS API has a private endpoint and no public endpoint open to the whole internet.",
+        "Set clusterPublicAccessCidrs to your VPN or office ranges, or clusterEndpointPublicAccess to false.",
+        ["eks:index:Cluster"],
+        _eks_endpoint_restricted,
+    ),
+    _resource_policy(
+        "iam-least-privilege",
+        "IAM policies name their actions (no wildcards) and grant no write action on every resource.",
+        "List the exact actions and scope Resource to the ARNs the role needs.",
+        [*IAM_POLICY_TYPES, "aws:iam/role:Role"],
+        _iam_least_privilege,
+    ),
+    _resource_policy(
+        "iam-no-admin-policies",
+        "No role or user gets AdministratorAccess, PowerUserAccess or IAMFullAccess.",
+        "Attach a policy scoped to what the role does instead.",
+        [
+            "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+            "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+            "aws:iam/role:Role",
+        ],
+        _iam_no_admin_policies,
+    ),
+    _resource_policy(
+        "sagemaker-kms-and-data-capture",
+        "Provisioned SageMaker endpoints encrypt their volumes and capture inference data with KMS.",
+        "Set kms_key_arn and data_capture_config (with kms_key_id) on the endpoint configuration.",
+        ["aws:sagemaker/endpointConfiguration:EndpointConfiguration"],
+        _sagemaker_encrypted_and_captured,
+    ),
+    _resource_policy(
+        "lambda-no-public-invoke",
+        "No Lambda function can be invoked by anyone, or by a service on behalf of any account.",
+        "Give lambda.Permission a specific principal and a source_arn; never a function URL without auth.",
+        ["aws:lambda/permission:Permission", "aws:lambda/functionUrl:FunctionUrl"],
+        _lambda_not_public,
+    ),
+    _resource_policy(
+        "apigateway-throttled-and-logged",
+        "API Gateway stages throttle requests and write access logs.",
+        "Set default_route_settings throttling limits and access_log_settings with a log group.",
+        ["aws:apigatewayv2/stage:Stage"],
+        _api_throttled_and_logged,
+    ),
+    _resource_policy(
+        "apigateway-no-anonymous-routes",
+        "Every API Gateway route requires IAM or a JWT authorizer.",
+        "Set authorization_type AWS_IAM, or JWT with an authorizer (apiAuthorization in the stack config).",
+        ["aws:apigatewayv2/route:Route"],
+        _api_no_anonymous_routes,
+    ),
+    _resource_policy(
+        "cloudwatch-log-retention",
+        "Every CloudWatch log group expires its logs.",
+        "Set retention_in_days (logRetentionDays in the stack config).",
+        ["aws:cloudwatch/logGroup:LogGroup"],
+        _log_retention,
+    ),
+    _resource_policy(
+        "aws-tagged",
+        "Every AWS resource carries the project, stack, owner and cost-center tags.",
+        "Create AWS resources through the stack's provider, whose default tags carry them (stacks.platform).",
+        None,
+        _tagged,
+    ),
+    _resource_policy(
+        "k8s-own-workloads-nonroot-with-limits",
+        "Workloads of this repository's charts run as non-root with CPU and memory limits.",
+        "Keep runAsNonRoot in the pod and container security contexts and set resources.limits in the values.",
+        [*WORKLOAD_TYPES, "kubernetes:helm.sh/v3:Release"],
+        _our_chart_runs_nonroot_with_limits,
+    ),
+]
