@@ -7,9 +7,11 @@ STACK  ?= local
 # checkov pins versions of shared libraries that clash with the test tools: it gets its own venv.
 TOOLS  := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
+# The policy pack's own virtualenv, where the Pulumi CLI looks for it (policy/PulumiPolicy.yaml).
+POLICY_STAMP := policy/venv/.installed
 CHECKOV_VERSION := 3.3.30
 
-.PHONY: help setup up preview lint test fmt bench train serve clean
+.PHONY: help setup deps up preview release-model smoke lint test fmt bench train serve clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -25,18 +27,31 @@ $(TOOLS_STAMP):
 	$(TOOLS)/bin/pip install --quiet 'checkov==$(CHECKOV_VERSION)'
 	touch $(TOOLS_STAMP)
 
+$(POLICY_STAMP): policy/requirements.txt
+	$(PYTHON) -m venv policy/venv
+	policy/venv/bin/pip install --quiet -r policy/requirements.txt
+	touch $(POLICY_STAMP)
+
 setup: $(STAMP) $(TOOLS_STAMP) ## create .venv (program, service, tests) and .venv-tools (checkov)
 
-up: $(STAMP) ## pulumi up on STACK (default: local) with a local file backend and passphrase secrets
+deps: $(STAMP) $(POLICY_STAMP) ## what deploy jobs need: .venv and the policy pack's virtualenv
+
+up: $(STAMP) $(POLICY_STAMP) ## pulumi up on STACK (default: local) with the policy pack; local file backend and passphrase secrets
 	STACK=$(STACK) scripts/pulumi-stack.sh up
 
-preview: $(STAMP) ## pulumi preview on STACK (default: local)
+preview: $(STAMP) $(POLICY_STAMP) ## pulumi preview on STACK (default: local) with the policy pack
 	STACK=$(STACK) scripts/pulumi-stack.sh preview
+
+release-model: $(STAMP) ## train, publish to STACK's models bucket (quality gate on) and set its modelVersion
+	$(BIN)/python -m delivery.release_model --stack $(STACK)
+
+smoke: $(STAMP) ## smoke-test STACK's managed inference path (API and SageMaker endpoint)
+	$(BIN)/python -m delivery.smoke --stack $(STACK)
 
 lint: $(STAMP) ## ruff (lint and format) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy stacks components model_service bench inference_proxy smoke policy
+	$(BIN)/mypy stacks components model_service bench inference_proxy delivery policy
 
 test: lint $(TOOLS_STAMP) ## the whole test suite (what CI runs): lint, types, tests
 	$(BIN)/python -m pytest
@@ -55,4 +70,4 @@ serve: $(STAMP) ## serve artifacts/model on :8080
 	MODEL_DIR=artifacts/model $(BIN)/model-service serve
 
 clean: ## remove the virtualenv and caches (keeps .pulumi-state)
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(TOOLS) policy/venv .pytest_cache .ruff_cache .mypy_cache

@@ -6,6 +6,8 @@
 #     shared: see the README).
 #   - secrets: PULUMI_CONFIG_PASSPHRASE(_FILE) if set; otherwise the local stack generates a random
 #     passphrase into .pulumi-state/passphrase (mode 600, git-ignored).
+#   - policy: `preview` and `up` run the policy pack in policy/ (mandatory rules; `make` prepares
+#     its virtualenv), as CI does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,5 +53,8 @@ fi
 pulumi stack select --create "$stack" --secrets-provider passphrase
 if [ "$action" = up ] && [ "$stack" = local ]; then
   set -- --yes "$@"
+fi
+if [ "$action" = up ] || [ "$action" = preview ]; then
+  set -- --policy-pack policy "$@"
 fi
 exec pulumi "$action" --stack "$stack" "$@"

@@ -16,7 +16,7 @@ import pytest
 from botocore.stub import Stubber
 
 from inference_proxy import handler
-from smoke import managed_inference as smoke
+from delivery import smoke
 from tests.proxy.conftest import ForwardToContainer
 
 

@@ -50,7 +50,7 @@ def test_local_stack_gets_a_file_backend_a_private_passphrase_and_runs_without_p
     calls = (fake_cli / "calls").read_text().splitlines()
     assert calls == [
         f"pulumi stack select --create local --secrets-provider passphrase | file://{state} | {passphrase}",
-        f"pulumi up --stack local --yes | file://{state} | {passphrase}",
+        f"pulumi up --stack local --policy-pack policy --yes | file://{state} | {passphrase}",
     ]
     first = passphrase.read_text()
     assert run(fake_cli, "preview").returncode == 0
@@ -66,5 +66,10 @@ def test_shared_stacks_refuse_to_guess_a_backend_or_a_passphrase(fake_cli: Path)
     assert "PULUMI_CONFIG_PASSPHRASE" in no_secret.stderr
     ok = run(fake_cli, "preview", STACK="dev", PULUMI_BACKEND_URL="s3://state", PULUMI_CONFIG_PASSPHRASE="x")
     assert ok.returncode == 0
-    assert (fake_cli / "calls").read_text().splitlines()[-1].startswith("pulumi preview --stack dev | s3://state")
+    assert (
+        (fake_cli / "calls")
+        .read_text()
+        .splitlines()[-1]
+        .startswith("pulumi preview --stack dev --policy-pack policy | s3://state")
+    )
     assert not (fake_cli / "state" / "passphrase").exists()

@@ -1,7 +1,7 @@
 """Smoke test of the managed inference path after `pulumi up`: the API and the endpoint answer.
 
-    python -m smoke.managed_inference --stack dev
-    python -m smoke.managed_inference --outputs outputs.json     # `pulumi stack output --json`
+    python -m delivery.smoke --stack dev
+    python -m delivery.smoke --outputs outputs.json     # saved `pulumi stack output --json`
 
 Reads the stack outputs, calls `GET <api>health` and `POST <api>predict` (SigV4-signed with the
 caller's AWS credentials, or with `--token` / $SMOKE_BEARER_TOKEN for a JWT-guarded API) and
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -27,6 +26,8 @@ import boto3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.exceptions import BotoCoreError, ClientError
+
+from delivery.outputs import OutputsError, stack_outputs
 
 # The first row of the wine data set (class_0): a request any version of the model can answer.
 SAMPLE_ROW = [14.23, 1.71, 2.43, 15.6, 127.0, 2.8, 3.06, 0.28, 2.29, 5.64, 1.04, 3.92, 1065.0]
@@ -44,17 +45,11 @@ class HttpAnswer:
 
 
 def read_outputs(stack: str | None, outputs_file: Path | None) -> dict[str, Any]:
-    if outputs_file is not None:
-        text = outputs_file.read_text()
-    else:
-        command = ["pulumi", "stack", "output", "--json"] + (["--stack", stack] if stack else [])
-        try:
-            text = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        except FileNotFoundError:
-            raise SmokeError("the pulumi CLI is not installed; pass --outputs FILE instead") from None
-        except subprocess.CalledProcessError as error:
-            raise SmokeError(f"`{' '.join(command)}` failed: {error.stderr.strip()}") from None
-    outputs = json.loads(text)
+    """The stack outputs the checks need, or a `SmokeError` that says why they are missing."""
+    try:
+        outputs = stack_outputs(stack, outputs_file)
+    except OutputsError as error:
+        raise SmokeError(str(error)) from None
     missing = [name for name in REQUIRED_OUTPUTS if not outputs.get(name)]
     if missing:
         raise SmokeError(
@@ -154,7 +149,7 @@ def run_checks(checks: Sequence[tuple[str, Callable[[], str]]]) -> bool:
 
 
 def main(argv: Sequence[str] | None = None, session: boto3.Session | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m smoke.managed_inference", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m delivery.smoke", description=__doc__.split("\n")[0])
     parser.add_argument("--stack", help="stack to read outputs from (default: the selected stack)")
     parser.add_argument("--outputs", type=Path, help="a file with `pulumi stack output --json` instead of the CLI")
     parser.add_argument("--token", default=os.environ.get("SMOKE_BEARER_TOKEN"), help="bearer token for a JWT API")
