@@ -15,8 +15,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from inference_proxy import handler
 from delivery import smoke
+from inference_proxy import handler
 from tests.proxy.conftest import ForwardToContainer
 
 
