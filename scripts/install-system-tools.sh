@@ -7,6 +7,7 @@ command -v make >/dev/null 2>&1 || packages+=(make)
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 command -v wrk >/dev/null 2>&1 || packages+=(wrk)                # bench/ and its smoke test
 command -v promtool >/dev/null 2>&1 || packages+=(prometheus)    # tests/rules, tests/e2e
+command -v amtool >/dev/null 2>&1 || packages+=(prometheus-alertmanager)  # tests/rules: Alertmanager config
 if [ ${#packages[@]} -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
