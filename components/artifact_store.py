@@ -19,6 +19,32 @@ BUCKETS: Mapping[str, str] = {
 }
 
 
+@dataclass(frozen=True)
+class ModelArtifact:
+    """One published model: s3://<bucket>/<prefix>/<version>/model.tar.gz, KMS-encrypted."""
+
+    bucket_name: pulumi.Input[str]
+    bucket_arn: pulumi.Input[str]
+    prefix: str
+    version: str
+    kms_key_arn: pulumi.Input[str]
+
+    def archive_uri(self) -> pulumi.Output[str]:
+        return pulumi.Output.concat("s3://", self.bucket_name, "/", self.prefix, "/", self.version, "/model.tar.gz")
+
+    def read_statements(self, bucket_arn: str, kms_key_arn: str) -> list[dict[str, object]]:
+        """IAM statements that read the model prefix and nothing else (resolved ARNs in)."""
+        return [
+            {
+                "Sid": "ReadModelArtifact",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": [f"{bucket_arn}/{self.prefix}/*"],
+            },
+            {"Sid": "DecryptModelArtifact", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [kms_key_arn]},
+        ]
+
+
 def tls_only_policy(bucket_arn: str) -> str:
     """Bucket policy that denies every request not made over TLS."""
     return policy_document(
@@ -75,6 +101,10 @@ class ArtifactStore(pulumi.ComponentResource):
             self.bucket_names[purpose] = bucket.bucket
             self.bucket_arns[purpose] = bucket.arn
         self.register_outputs({"bucketNames": self.bucket_names, "kmsKeyArn": self.kms_key_arn})
+
+    def model_artifact(self, prefix: str, version: str) -> ModelArtifact:
+        """A published model in the models bucket."""
+        return ModelArtifact(self.bucket_names["models"], self.bucket_arns["models"], prefix, version, self.kms_key_arn)
 
     def _bucket(
         self, name: str, purpose: str, contents: str, key: aws.kms.Key, args: ArtifactStoreArgs

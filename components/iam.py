@@ -24,6 +24,21 @@ def assume_role_policy(service: str) -> str:
     return policy_document({"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"})
 
 
+def service_role(
+    name: str,
+    *,
+    service: str,
+    description: str,
+    inline_policy: pulumi.Input[str],
+    opts: pulumi.ResourceOptions | None = None,
+) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+    """A role one AWS service assumes, with its inline policy (a child of the role). Depend on the
+    returned policy, not the role, where the permissions must be in place first."""
+    role = aws.iam.Role(name, assume_role_policy=assume_role_policy(service), description=description, opts=opts)
+    policy = aws.iam.RolePolicy(name, role=role.id, policy=inline_policy, opts=pulumi.ResourceOptions(parent=role))
+    return role, policy
+
+
 def irsa_trust_policy(
     oidc_provider_arn: pulumi.Input[str],
     oidc_provider_url: pulumi.Input[str],

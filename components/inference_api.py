@@ -16,7 +16,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import assume_role_policy, policy_document
+from components.iam import policy_document, service_role
 from components.sagemaker_endpoint import arn_partition
 
 HANDLER_DIR = Path(__file__).resolve().parent.parent / "inference_proxy"
@@ -99,17 +99,12 @@ class InferenceApi(pulumi.ComponentResource):
             retention_in_days=args.log_retention_days,
             opts=child,
         )
-        role = aws.iam.Role(
+        role, role_policy = service_role(
             f"{name}-function",
-            assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
+            service="lambda.amazonaws.com",
             description=f"Lambda {function_name}: invoke one endpoint, write its own logs",
+            inline_policy=self._function_policy(args, function_logs.arn),
             opts=child,
-        )
-        role_policy = aws.iam.RolePolicy(
-            f"{name}-function",
-            role=role.id,
-            policy=self._function_policy(args, function_logs.arn),
-            opts=pulumi.ResourceOptions(parent=role),
         )
         environment: dict[str, pulumi.Input[str]] = {
             "ENDPOINT_NAME": args.endpoint_name,

@@ -11,6 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from components.artifact_store import ModelArtifact
 from components.iam import policy_document, service_account_role
 
 CHART = Path(__file__).resolve().parent.parent / "charts" / "model-service"
@@ -19,13 +20,9 @@ SERVICE_ACCOUNT = "model-service"
 
 @dataclass(frozen=True)
 class ModelAccess:
-    """Where the model lives in S3 and how the pod may read it (IRSA)."""
+    """Which model the pods serve and how they may read it (IRSA through the cluster's OIDC)."""
 
-    bucket_name: pulumi.Input[str]
-    bucket_arn: pulumi.Input[str]
-    prefix: str
-    version: str
-    kms_key_arn: pulumi.Input[str]
+    artifact: ModelArtifact
     oidc_provider_arn: pulumi.Input[str]
     oidc_provider_url: pulumi.Input[str]
 
@@ -78,9 +75,7 @@ class ModelService(pulumi.ComponentResource):
         if args.model is not None:
             role = self._reader_role(name, args.model, args.namespace)
             values["serviceAccount"]["roleArn"] = role.arn
-            uri = pulumi.Output.concat(
-                "s3://", args.model.bucket_name, "/", args.model.prefix, "/", args.model.version, "/model.tar.gz"
-            )
+            uri = args.model.artifact.archive_uri()
             values["model"] = {**values.get("model", {}), "name": "wine-classifier", "uri": uri}
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
@@ -99,16 +94,16 @@ class ModelService(pulumi.ComponentResource):
 
     def _reader_role(self, name: str, model: ModelAccess, namespace: str) -> Any:
         """Read-only access to `<prefix>/*` of the models bucket (and decrypting it), nothing more."""
-        policy = pulumi.Output.all(model.bucket_arn, model.kms_key_arn).apply(
+        artifact = model.artifact
+        policy = pulumi.Output.all(artifact.bucket_arn, artifact.kms_key_arn).apply(
             lambda arns: policy_document(
-                {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [f"{arns[0]}/{model.prefix}/*"]},
+                *artifact.read_statements(arns[0], arns[1]),
                 {
                     "Effect": "Allow",
                     "Action": ["s3:ListBucket"],
                     "Resource": [arns[0]],
-                    "Condition": {"StringLike": {"s3:prefix": [f"{model.prefix}/*"]}},
+                    "Condition": {"StringLike": {"s3:prefix": [f"{artifact.prefix}/*"]}},
                 },
-                {"Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [arns[1]]},
             )
         )
         return service_account_role(

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import assume_role_policy, policy_document
+from components.artifact_store import ModelArtifact
+from components.iam import policy_document, service_role
 
 VARIANT = "primary"
 # Actions the execution role needs to pull the image; GetAuthorizationToken takes no resource.
@@ -34,17 +35,6 @@ class ProvisionedCapacity:
     min_instances: int
     max_instances: int
     invocations_per_instance: int
-
-
-@dataclass(frozen=True)
-class ModelArtifact:
-    """Where the model archive lives: s3://<bucket>/<prefix>/<version>/model.tar.gz."""
-
-    bucket_name: pulumi.Input[str]
-    bucket_arn: pulumi.Input[str]
-    prefix: str
-    version: str
-    kms_key_arn: pulumi.Input[str]
 
 
 @dataclass(frozen=True)
@@ -86,22 +76,15 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         super().__init__("mlops:inference:SageMakerEndpoint", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         provisioned = isinstance(args.capacity, ProvisionedCapacity)
-        role = aws.iam.Role(
+        role, policy = service_role(
             f"{name}-execution",
-            assume_role_policy=assume_role_policy("sagemaker.amazonaws.com"),
+            service="sagemaker.amazonaws.com",
             description=f"SageMaker execution role of endpoint {args.endpoint_name}",
+            inline_policy=self._execution_policy(args),
             opts=child,
         )
-        policy = aws.iam.RolePolicy(
-            f"{name}-execution",
-            role=role.id,
-            policy=self._execution_policy(args),
-            opts=pulumi.ResourceOptions(parent=role),
-        )
         artifact = args.artifact
-        model_data_url = pulumi.Output.concat(
-            "s3://", artifact.bucket_name, "/", artifact.prefix, "/", artifact.version, "/model.tar.gz"
-        )
+        model_data_url = artifact.archive_uri()
         # Auto-named, so that a new image or model version is created before the old one goes.
         model = aws.sagemaker.Model(
             f"{name}-model",
@@ -209,22 +192,32 @@ class SageMakerEndpoint(pulumi.ComponentResource):
                     ],
                     "Resource": [log_group, f"{log_group}:*"],
                 },
-                {
-                    "Sid": "ArtifactKey",
-                    "Effect": "Allow",
-                    "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:CreateGrant", "kms:DescribeKey"],
-                    "Resource": [kms_key_arn],
-                },
             ]
-            if data_capture_enabled(args):
+            if isinstance(args.capacity, ProvisionedCapacity):
+                # The endpoint configuration's kms_key_arn encrypts the instances' volumes.
                 statements.append(
+                    {
+                        "Sid": "EncryptVolumes",
+                        "Effect": "Allow",
+                        "Action": ["kms:CreateGrant", "kms:DescribeKey"],
+                        "Resource": [kms_key_arn],
+                    }
+                )
+            if data_capture_enabled(args):
+                statements += [
                     {
                         "Sid": "WriteDataCapture",
                         "Effect": "Allow",
                         "Action": ["s3:PutObject"],
                         "Resource": [f"{capture_arn}/{args.endpoint_name}/*"],
-                    }
-                )
+                    },
+                    {
+                        "Sid": "EncryptDataCapture",
+                        "Effect": "Allow",
+                        "Action": ["kms:GenerateDataKey"],
+                        "Resource": [kms_key_arn],
+                    },
+                ]
             return policy_document(*statements)
 
         return pulumi.Output.all(

@@ -20,7 +20,7 @@ from components.model_service import ModelAccess, ModelService, ModelServiceArgs
 from components.network import Network, NetworkArgs
 from components.observability import AwsIntegration, Observability, ObservabilityArgs, Receivers, port_forward_command
 from components.registry import Registry, RegistryArgs
-from components.sagemaker_endpoint import ModelArtifact, SageMakerEndpoint, SageMakerEndpointArgs, ServerlessCapacity
+from components.sagemaker_endpoint import SageMakerEndpoint, SageMakerEndpointArgs, ServerlessCapacity
 from stacks.config import NodeGroupConfig, StackConfig
 
 MODELS_PREFIX = "wine"
@@ -156,13 +156,7 @@ def build_managed_inference(config: StackConfig, core: AwsCore) -> dict[str, Any
                 core.registry.repository_urls["model-service"], ":", config.model_service.image_tag
             ),
             repository_arn=core.registry.repository_arns["model-service"],
-            artifact=ModelArtifact(
-                bucket_name=artifacts.bucket_names["models"],
-                bucket_arn=artifacts.bucket_arns["models"],
-                prefix=MODELS_PREFIX,
-                version=version,
-                kms_key_arn=artifacts.kms_key_arn,
-            ),
+            artifact=artifacts.model_artifact(MODELS_PREFIX, version),
             capacity=managed.capacity,
             capture_bucket_name=artifacts.bucket_names["capture"],
             capture_bucket_arn=artifacts.bucket_arns["capture"],
@@ -266,11 +260,7 @@ def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any
         image_repository = core.registry.repository_urls["model-service"]
         if service_config.model_version:
             model_access = ModelAccess(
-                bucket_name=core.artifacts.bucket_names["models"],
-                bucket_arn=core.artifacts.bucket_arns["models"],
-                prefix=MODELS_PREFIX,
-                version=service_config.model_version,
-                kms_key_arn=core.artifacts.kms_key_arn,
+                artifact=core.artifacts.model_artifact(MODELS_PREFIX, service_config.model_version),
                 oidc_provider_arn=core.cluster.oidc_provider_arn,
                 oidc_provider_url=core.cluster.oidc_provider_url,
             )

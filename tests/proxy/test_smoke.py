@@ -85,12 +85,19 @@ def session_through(container: ForwardToContainer) -> boto3.Session:
     return session
 
 
+def run_smoke(
+    gateway: ApiGateway, sagemaker: ForwardToContainer, tmp_path: Path, endpoint_status: str, *flags: str
+) -> int:
+    """The smoke script against the local gateway, with the endpoint described as `endpoint_status`."""
+    with Stubber(handler.sagemaker_client()) as stub:
+        stub.add_response("describe_endpoint", describe(endpoint_status))
+        return smoke.main(["--outputs", str(outputs_file(tmp_path, gateway.url)), *flags], session_through(sagemaker))
+
+
 def test_every_check_passes_against_a_healthy_path(
     gateway: ApiGateway, sagemaker: ForwardToContainer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with Stubber(handler.sagemaker_client()) as stub:
-        stub.add_response("describe_endpoint", describe("InService"))
-        code = smoke.main(["--outputs", str(outputs_file(tmp_path, gateway.url))], session_through(sagemaker))
+    code = run_smoke(gateway, sagemaker, tmp_path, "InService")
     out = capsys.readouterr().out
     assert code == 0, out
     for check in ("api health", "api prediction", "api rejects bad input", "endpoint prediction"):
@@ -104,11 +111,7 @@ def test_every_check_passes_against_a_healthy_path(
 def test_a_bearer_token_replaces_signing(
     gateway: ApiGateway, sagemaker: ForwardToContainer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with Stubber(handler.sagemaker_client()) as stub:
-        stub.add_response("describe_endpoint", describe("InService"))
-        code = smoke.main(
-            ["--outputs", str(outputs_file(tmp_path, gateway.url)), "--token", "t0ken"], session_through(sagemaker)
-        )
+    code = run_smoke(gateway, sagemaker, tmp_path, "InService", "--token", "t0ken")
     assert code == 0, capsys.readouterr().out
     assert {h["Authorization"] for h in gateway.headers} == {"Bearer t0ken"}
 
@@ -116,9 +119,7 @@ def test_a_bearer_token_replaces_signing(
 def test_an_endpoint_out_of_service_fails_the_smoke_test(
     gateway: ApiGateway, sagemaker: ForwardToContainer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with Stubber(handler.sagemaker_client()) as stub:
-        stub.add_response("describe_endpoint", describe("Failed"))
-        code = smoke.main(["--outputs", str(outputs_file(tmp_path, gateway.url))], session_through(sagemaker))
+    code = run_smoke(gateway, sagemaker, tmp_path, "Failed")
     out = capsys.readouterr().out
     assert code == 1
     assert "FAIL api health: GET /health answered 503" in out and "endpoint is Failed" in out
