@@ -19,6 +19,15 @@ def policy_document(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
+def arn_partition(region: str) -> str:
+    """The ARN partition of a region (aws, aws-cn or aws-us-gov)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
 def assume_role_policy(service: str) -> str:
     """Trust policy that lets one AWS service (e.g. `ec2.amazonaws.com`) assume a role."""
     return policy_document({"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"})

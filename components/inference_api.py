@@ -16,8 +16,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import policy_document, service_role
-from components.sagemaker_endpoint import arn_partition
+from components.iam import arn_partition, policy_document, service_role
 
 HANDLER_DIR = Path(__file__).resolve().parent.parent / "inference_proxy"
 ROUTES = ("POST /predict", "GET /health")

@@ -12,7 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.artifact_store import ModelArtifact
-from components.iam import policy_document, service_role
+from components.iam import arn_partition, policy_document, service_role
 
 VARIANT = "primary"
 # Actions the execution role needs to pull the image; GetAuthorizationToken takes no resource.
@@ -49,15 +49,6 @@ class SageMakerEndpointArgs:
     data_capture_percent: int
     region: str
     account_id: pulumi.Input[str]
-
-
-def arn_partition(region: str) -> str:
-    """The ARN partition of a region (aws, aws-cn or aws-us-gov)."""
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
 
 
 def data_capture_enabled(args: SageMakerEndpointArgs) -> bool:
