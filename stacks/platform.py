@@ -140,8 +140,8 @@ def build_managed_inference(config: StackConfig, core: AwsCore) -> dict[str, Any
     if not version:
         pulumi.log.warn(
             "sagemakerEnabled is true but modelVersion is empty: the SageMaker endpoint and the inference API "
-            "wait for a model. Publish one (model-service train --upload s3://<modelsBucket>/wine) and run "
-            "`pulumi config set modelVersion <version>`."
+            f"wait for a model. Publish one and pin the stack to it with `make release-model STACK={config.stack}` "
+            "(or the retrain workflow), then `pulumi up`."
         )
         return {}
     assert config.region is not None
