@@ -134,7 +134,8 @@ def parse_rows(event: dict[str, Any], config: Settings) -> list[list[float]]:
             )
         for value in row:
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise RequestError(400, "non_numeric", f"row {index} holds {json.dumps(value)}, not a number")
+                shown = json.dumps(value)[:40]
+                raise RequestError(400, "non_numeric", f"row {index} holds {shown}, not a number")
             if not math.isfinite(value):
                 raise RequestError(400, "non_finite", f"row {index} holds {value}; values must be finite")
     return rows
