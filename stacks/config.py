@@ -21,6 +21,7 @@ import pulumi
 import pulumi.runtime.config as runtime_config
 
 from components.cluster import instance_architecture
+from components.inference_api import AlarmThresholds
 from components.network import plan_subnets
 from components.sagemaker_endpoint import ProvisionedCapacity, ServerlessCapacity
 
@@ -146,9 +147,7 @@ class ManagedInferenceConfig:
     throttle_rate_limit: int
     throttle_burst_limit: int
     alarm_emails: tuple[str, ...]
-    alarm_api_5xx_percent: int
-    alarm_api_latency_p99_ms: int
-    alarm_model_latency_p99_ms: int
+    alarm_thresholds: AlarmThresholds
 
 
 @dataclass(frozen=True)
@@ -648,9 +647,11 @@ def _read_managed_inference(reader: _Reader, aws_enabled: bool) -> ManagedInfere
         throttle_rate_limit=reader.integer("apiThrottleRateLimit", minimum=1, maximum=10000),
         throttle_burst_limit=reader.integer("apiThrottleBurstLimit", minimum=1, maximum=5000),
         alarm_emails=emails,
-        alarm_api_5xx_percent=reader.integer("alarmApi5xxPercent", minimum=1, maximum=100),
-        alarm_api_latency_p99_ms=reader.integer("alarmApiLatencyP99Ms", minimum=1, maximum=30000),
-        alarm_model_latency_p99_ms=reader.integer("alarmModelLatencyP99Ms", minimum=1, maximum=60000),
+        alarm_thresholds=AlarmThresholds(
+            api_5xx_percent=reader.integer("alarmApi5xxPercent", minimum=1, maximum=100),
+            api_latency_p99_ms=reader.integer("alarmApiLatencyP99Ms", minimum=1, maximum=30000),
+            model_latency_p99_ms=reader.integer("alarmModelLatencyP99Ms", minimum=1, maximum=60000),
+        ),
     )
 
 

@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 
 from components.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.cluster import Cluster, ClusterArgs, NodeGroupSpec
-from components.inference_api import AlarmThresholds, Capture, InferenceApi, InferenceApiArgs
+from components.inference_api import Capture, InferenceApi, InferenceApiArgs
 from components.model_service import ModelAccess, ModelService, ModelServiceArgs
 from components.network import Network, NetworkArgs
 from components.observability import AwsIntegration, Observability, ObservabilityArgs, Receivers, port_forward_command
@@ -191,11 +191,7 @@ def build_managed_inference(config: StackConfig, core: AwsCore) -> dict[str, Any
             throttle_rate_limit=managed.throttle_rate_limit,
             throttle_burst_limit=managed.throttle_burst_limit,
             log_retention_days=config.log_retention_days,
-            thresholds=AlarmThresholds(
-                api_5xx_percent=managed.alarm_api_5xx_percent,
-                api_latency_p99_ms=managed.alarm_api_latency_p99_ms,
-                model_latency_p99_ms=managed.alarm_model_latency_p99_ms,
-            ),
+            thresholds=managed.alarm_thresholds,
             alarm_emails=managed.alarm_emails,
             capture=proxy_capture,
         ),
