@@ -20,17 +20,24 @@ BUCKETS: Mapping[str, str] = {
 
 
 @dataclass(frozen=True)
+class StoredBucket:
+    """One bucket of the store and the key that encrypts it: what a reader or writer needs."""
+
+    name: pulumi.Input[str]
+    arn: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
 class ModelArtifact:
     """One published model: s3://<bucket>/<prefix>/<version>/model.tar.gz, KMS-encrypted."""
 
-    bucket_name: pulumi.Input[str]
-    bucket_arn: pulumi.Input[str]
+    bucket: StoredBucket
     prefix: str
     version: str
-    kms_key_arn: pulumi.Input[str]
 
     def archive_uri(self) -> pulumi.Output[str]:
-        return pulumi.Output.concat("s3://", self.bucket_name, "/", self.prefix, "/", self.version, "/model.tar.gz")
+        return pulumi.Output.concat("s3://", self.bucket.name, "/", self.prefix, "/", self.version, "/model.tar.gz")
 
     def read_statements(self, bucket_arn: str, kms_key_arn: str) -> list[dict[str, object]]:
         """IAM statements that read the model prefix and nothing else (resolved ARNs in)."""
@@ -102,9 +109,13 @@ class ArtifactStore(pulumi.ComponentResource):
             self.bucket_arns[purpose] = bucket.arn
         self.register_outputs({"bucketNames": self.bucket_names, "kmsKeyArn": self.kms_key_arn})
 
+    def bucket(self, purpose: str) -> StoredBucket:
+        """The bucket for `purpose` (datasets, models, logs, capture) with its key."""
+        return StoredBucket(self.bucket_names[purpose], self.bucket_arns[purpose], self.kms_key_arn)
+
     def model_artifact(self, prefix: str, version: str) -> ModelArtifact:
         """A published model in the models bucket."""
-        return ModelArtifact(self.bucket_names["models"], self.bucket_arns["models"], prefix, version, self.kms_key_arn)
+        return ModelArtifact(self.bucket("models"), prefix, version)
 
     def _bucket(
         self, name: str, purpose: str, contents: str, key: aws.kms.Key, args: ArtifactStoreArgs

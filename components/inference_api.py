@@ -16,6 +16,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
+from components.artifact_store import StoredBucket
 from components.iam import arn_partition, policy_document, service_role
 
 HANDLER_DIR = Path(__file__).resolve().parent.parent / "inference_proxy"
@@ -46,9 +47,7 @@ ACCESS_LOG_FORMAT = json.dumps(
 class Capture:
     """Where the proxy writes its sample of requests and responses (serverless endpoints only)."""
 
-    bucket_name: pulumi.Input[str]
-    bucket_arn: pulumi.Input[str]
-    kms_key_arn: pulumi.Input[str]
+    bucket: StoredBucket
     percent: int
 
 
@@ -112,7 +111,7 @@ class InferenceApi(pulumi.ComponentResource):
         }
         if args.capture is not None:
             environment.update(
-                CAPTURE_BUCKET=args.capture.bucket_name,
+                CAPTURE_BUCKET=args.capture.bucket.name,
                 CAPTURE_PREFIX=pulumi.Output.concat(args.endpoint_name, "/proxy"),
                 CAPTURE_PERCENT=str(args.capture.percent),
             )
@@ -255,8 +254,8 @@ class InferenceApi(pulumi.ComponentResource):
         return pulumi.Output.all(
             args.endpoint_arn,
             log_group_arn,
-            capture.bucket_arn if capture else "",
-            capture.kms_key_arn if capture else "",
+            capture.bucket.arn if capture else "",
+            capture.bucket.kms_key_arn if capture else "",
             args.endpoint_name,
         ).apply(render)
 

@@ -95,7 +95,7 @@ class ModelService(pulumi.ComponentResource):
     def _reader_role(self, name: str, model: ModelAccess, namespace: str) -> Any:
         """Read-only access to `<prefix>/*` of the models bucket (and decrypting it), nothing more."""
         artifact = model.artifact
-        policy = pulumi.Output.all(artifact.bucket_arn, artifact.kms_key_arn).apply(
+        policy = pulumi.Output.all(artifact.bucket.arn, artifact.bucket.kms_key_arn).apply(
             lambda arns: policy_document(
                 *artifact.read_statements(arns[0], arns[1]),
                 {

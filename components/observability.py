@@ -24,6 +24,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import yaml
 
+from components.artifact_store import StoredBucket
 from components.iam import policy_document, service_account_role
 
 
@@ -84,9 +85,7 @@ class AwsIntegration:
     """What the stack needs from AWS; absent on a cluster without AWS (the local stack)."""
 
     region: str
-    logs_bucket_name: pulumi.Input[str]
-    logs_bucket_arn: pulumi.Input[str]
-    kms_key_arn: pulumi.Input[str]
+    logs_bucket: StoredBucket
     oidc_provider_arn: pulumi.Input[str]
     oidc_provider_url: pulumi.Input[str]
 
@@ -267,7 +266,7 @@ class Observability(pulumi.ComponentResource):
 
     def _loki_role(self, name: str, integration: AwsIntegration, namespace: str) -> aws.iam.Role:
         """Loki may read and write its own bucket and nothing else."""
-        policy = pulumi.Output.all(integration.logs_bucket_arn, integration.kms_key_arn).apply(
+        policy = pulumi.Output.all(integration.logs_bucket.arn, integration.logs_bucket.kms_key_arn).apply(
             lambda arns: policy_document(
                 {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [arns[0]]},
                 {
@@ -418,7 +417,7 @@ def loki_values(args: ObservabilityArgs, role_arn: pulumi.Output[str] | None) ->
     }
     values: dict[str, Any] = {"loki": loki, "serviceAccount": {"name": LOKI_SERVICE_ACCOUNT}}
     if args.aws is not None:
-        bucket = args.aws.logs_bucket_name
+        bucket = args.aws.logs_bucket.name
         loki["storage"] = {
             "type": "s3",
             "bucketNames": {"chunks": bucket, "ruler": bucket},

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.artifact_store import ModelArtifact
+from components.artifact_store import ModelArtifact, StoredBucket
 from components.iam import arn_partition, policy_document, service_role
 
 VARIANT = "primary"
@@ -44,8 +44,7 @@ class SageMakerEndpointArgs:
     repository_arn: pulumi.Input[str]
     artifact: ModelArtifact
     capacity: ServerlessCapacity | ProvisionedCapacity
-    capture_bucket_name: pulumi.Input[str]
-    capture_bucket_arn: pulumi.Input[str]
+    capture_bucket: StoredBucket
     data_capture_percent: int
     region: str
     account_id: pulumi.Input[str]
@@ -113,8 +112,8 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             capture = aws.sagemaker.EndpointConfigurationDataCaptureConfigArgs(
                 enable_capture=True,
                 initial_sampling_percentage=args.data_capture_percent,
-                destination_s3_uri=pulumi.Output.concat("s3://", args.capture_bucket_name, "/", args.endpoint_name),
-                kms_key_id=artifact.kms_key_arn,
+                destination_s3_uri=pulumi.Output.concat("s3://", args.capture_bucket.name, "/", args.endpoint_name),
+                kms_key_id=args.capture_bucket.kms_key_arn,
                 capture_options=[
                     aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureOptionArgs(capture_mode="Input"),
                     aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureOptionArgs(capture_mode="Output"),
@@ -129,7 +128,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             production_variants=[variant],
             data_capture_config=capture,
             # Encrypts the instances' storage volumes; serverless endpoints have none to encrypt.
-            kms_key_arn=artifact.kms_key_arn if provisioned else None,
+            kms_key_arn=artifact.bucket.kms_key_arn if provisioned else None,
             tags={"model-version": artifact.version},
             opts=child,
         )
@@ -212,7 +211,11 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             return policy_document(*statements)
 
         return pulumi.Output.all(
-            artifact.bucket_arn, artifact.kms_key_arn, args.repository_arn, args.capture_bucket_arn, args.account_id
+            artifact.bucket.arn,
+            artifact.bucket.kms_key_arn,
+            args.repository_arn,
+            args.capture_bucket.arn,
+            args.account_id,
         ).apply(render)
 
     def _autoscaling(

@@ -158,8 +158,7 @@ def build_managed_inference(config: StackConfig, core: AwsCore) -> dict[str, Any
             repository_arn=core.registry.repository_arns["model-service"],
             artifact=artifacts.model_artifact(MODELS_PREFIX, version),
             capacity=managed.capacity,
-            capture_bucket_name=artifacts.bucket_names["capture"],
-            capture_bucket_arn=artifacts.bucket_arns["capture"],
+            capture_bucket=artifacts.bucket("capture"),
             data_capture_percent=managed.data_capture_percent,
             region=config.region,
             account_id=account_id,
@@ -170,9 +169,7 @@ def build_managed_inference(config: StackConfig, core: AwsCore) -> dict[str, Any
     proxy_capture = None
     if isinstance(managed.capacity, ServerlessCapacity) and managed.data_capture_percent > 0:
         proxy_capture = Capture(
-            bucket_name=artifacts.bucket_names["capture"],
-            bucket_arn=artifacts.bucket_arns["capture"],
-            kms_key_arn=artifacts.kms_key_arn,
+            bucket=artifacts.bucket("capture"),
             percent=managed.data_capture_percent,
         )
     api = InferenceApi(
@@ -215,9 +212,7 @@ def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any
         providers = {"aws": core.provider, "kubernetes": core.cluster.kubernetes_provider}
         integration = AwsIntegration(
             region=config.region,
-            logs_bucket_name=core.artifacts.bucket_names["logs"],
-            logs_bucket_arn=core.artifacts.bucket_arns["logs"],
-            kms_key_arn=core.artifacts.kms_key_arn,
+            logs_bucket=core.artifacts.bucket("logs"),
             oidc_provider_arn=core.cluster.oidc_provider_arn,
             oidc_provider_url=core.cluster.oidc_provider_url,
         )
