@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.encryption import rotating_key
 from components.iam import policy_document
 
 # Purpose of each bucket -> what it holds (also its description in tags).
@@ -67,12 +68,19 @@ def tls_only_policy(bucket_arn: str) -> str:
 
 
 @dataclass(frozen=True)
-class ArtifactStoreArgs:
-    name_prefix: str
+class ArtifactStoreSpec:
+    """What a stack decides about its buckets (read from config by stacks.config.storage)."""
+
     force_destroy: bool
     noncurrent_version_expiration_days: int
     # Buckets whose current objects expire, by purpose (the others keep them).
     expiration_days: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class ArtifactStoreArgs:
+    spec: ArtifactStoreSpec
+    name_prefix: str
 
 
 class ArtifactStore(pulumi.ComponentResource):
@@ -84,21 +92,15 @@ class ArtifactStore(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ArtifactStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:storage:ArtifactStore", name, None, opts)
-        unknown = set(args.expiration_days) - set(BUCKETS)
+        unknown = set(args.spec.expiration_days) - set(BUCKETS)
         if unknown:
             raise ValueError(f"expiration_days names unknown buckets {sorted(unknown)}; known: {sorted(BUCKETS)}")
-        key = aws.kms.Key(
+        key = rotating_key(
             f"{name}-key",
             description=f"Encryption of the {args.name_prefix} artifact buckets",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
+            alias=f"{args.name_prefix}-artifacts",
             opts=pulumi.ResourceOptions(parent=self),
-        )
-        aws.kms.Alias(
-            f"{name}-key",
-            name=f"alias/{args.name_prefix}-artifacts",
-            target_key_id=key.key_id,
-            opts=pulumi.ResourceOptions(parent=key),
+            alias_under_key=True,
         )
         self.kms_key_arn = key.arn
         self.bucket_names = {}
@@ -123,7 +125,7 @@ class ArtifactStore(pulumi.ComponentResource):
         bucket = aws.s3.Bucket(
             f"{name}-{purpose}",
             bucket_prefix=f"{args.name_prefix}-{purpose}-",
-            force_destroy=args.force_destroy,
+            force_destroy=args.spec.force_destroy,
             tags={"purpose": purpose, "contents": contents},
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -169,21 +171,21 @@ class ArtifactStore(pulumi.ComponentResource):
                 status="Enabled",
                 filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
                 noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                    noncurrent_days=args.noncurrent_version_expiration_days,
+                    noncurrent_days=args.spec.noncurrent_version_expiration_days,
                 ),
                 abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
                     days_after_initiation=7,
                 ),
             )
         ]
-        if purpose in args.expiration_days:
+        if purpose in args.spec.expiration_days:
             rules.append(
                 aws.s3.BucketLifecycleConfigurationRuleArgs(
                     id="expire-objects",
                     status="Enabled",
                     filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
                     expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
-                        days=args.expiration_days[purpose]
+                        days=args.spec.expiration_days[purpose]
                     ),
                 )
             )

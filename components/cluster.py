@@ -12,7 +12,10 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
-from components.iam import assume_role_policy, service_account_role
+from components import addons
+from components.addons import ClusterHandle, ebs_csi
+from components.encryption import rotating_key
+from components.iam import ServiceAccountRoles, assume_role_policy
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
@@ -22,8 +25,6 @@ NODE_POLICIES = (
     "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
     "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
 )
-EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
-EBS_CSI_SERVICE_ACCOUNT = ("kube-system", "ebs-csi-controller-sa")
 
 # Graviton families carry a `g` right after the generation digit (m7g, c6gn, t4g); a1 is arm too.
 _ARM_FAMILY = re.compile(r"^(a1|[a-z]+\d+g[a-z]*)$")
@@ -42,40 +43,52 @@ def ami_type(instance_types: Sequence[str]) -> str:
     return "AL2023_ARM_64_STANDARD" if architectures == {"arm64"} else "AL2023_x86_64_STANDARD"
 
 
+CapacityType = Literal["ON_DEMAND", "SPOT"]
+
+
 @dataclass(frozen=True)
 class NodeGroupSpec:
     instance_types: Sequence[str]
     min_size: int
     max_size: int
     desired_size: int
-    capacity_type: Literal["ON_DEMAND", "SPOT"]
+    capacity_type: CapacityType
 
 
 @dataclass(frozen=True)
-class ClusterArgs:
-    name: str
-    vpc_id: pulumi.Input[str]
-    private_subnet_ids: pulumi.Input[Sequence[str]]
-    public_subnet_ids: pulumi.Input[Sequence[str]]
+class ClusterSpec:
+    """What a stack decides about its cluster (read from config by stacks.config.cluster)."""
+
     kubernetes_version: str
     endpoint_public_access: bool
     public_access_cidrs: Sequence[str]
     deletion_protection: bool
-    log_retention_days: int
     system_nodes: NodeGroupSpec
     workload_nodes: NodeGroupSpec
     admin_role_arns: Sequence[str] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class ClusterArgs:
+    spec: ClusterSpec
+    name: str
+    vpc_id: pulumi.Input[str]
+    private_subnet_ids: pulumi.Input[Sequence[str]]
+    public_subnet_ids: pulumi.Input[Sequence[str]]
+    log_retention_days: int
+
+
 class Cluster(pulumi.ComponentResource):
     """EKS in private subnets: OIDC (IRSA), API access entries, encrypted secrets, logging,
-    a `system` and a `workloads` managed node group, core add-ons and a gp3 default StorageClass.
+    a `system` and a `workloads` managed node group, the add-ons of `components.addons` and a gp3
+    default StorageClass.
     """
 
     name: str
     kubeconfig: pulumi.Output[str]
     oidc_provider_arn: pulumi.Output[str]
     oidc_provider_url: pulumi.Output[str]
+    irsa: ServiceAccountRoles
     kubernetes_provider: k8s.Provider
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -83,15 +96,11 @@ class Cluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.name = args.name
 
-        secrets_key = aws.kms.Key(
+        secrets_key = rotating_key(
             f"{name}-secrets",
             description=f"Envelope encryption of Kubernetes secrets in {args.name}",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
+            alias=f"{args.name}-secrets",
             opts=child,
-        )
-        aws.kms.Alias(
-            f"{name}-secrets", name=f"alias/{args.name}-secrets", target_key_id=secrets_key.key_id, opts=child
         )
         # EKS writes control-plane logs here; creating the group first sets its retention.
         log_group = aws.cloudwatch.LogGroup(
@@ -111,25 +120,25 @@ class Cluster(pulumi.ComponentResource):
                     )
                 },
             )
-            for index, arn in enumerate(args.admin_role_arns)
+            for index, arn in enumerate(args.spec.admin_role_arns)
         }
         cluster = eks.Cluster(
             f"{name}-eks",
             name=args.name,
-            version=args.kubernetes_version,
+            version=args.spec.kubernetes_version,
             vpc_id=args.vpc_id,
             private_subnet_ids=args.private_subnet_ids,
             public_subnet_ids=args.public_subnet_ids,
             node_associate_public_ip_address=False,
             endpoint_private_access=True,
-            endpoint_public_access=args.endpoint_public_access,
-            public_access_cidrs=list(args.public_access_cidrs),
+            endpoint_public_access=args.spec.endpoint_public_access,
+            public_access_cidrs=list(args.spec.public_access_cidrs),
             authentication_mode=eks.AuthenticationMode.API,
             access_entries=access_entries,
             create_oidc_provider=True,
             enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
             encryption_config_key_arn=secrets_key.arn,
-            deletion_protection=args.deletion_protection,
+            deletion_protection=args.spec.deletion_protection,
             # Node groups and every core add-on are managed below, as EKS managed resources.
             skip_default_node_group=True,
             bootstrap_self_managed_addons=False,
@@ -138,21 +147,11 @@ class Cluster(pulumi.ComponentResource):
             kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(enabled=False),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
         )
-        after_cluster = pulumi.ResourceOptions(parent=self, depends_on=[cluster])
-
-        # Nodes need the CNI and kube-proxy to become Ready; CoreDNS and the EBS CSI controller
-        # need Ready nodes to become ACTIVE.
-        network_addons = [
-            aws.eks.Addon(
-                f"{name}-{addon}",
-                cluster_name=args.name,
-                addon_name=addon,
-                resolve_conflicts_on_create="OVERWRITE",
-                resolve_conflicts_on_update="OVERWRITE",
-                opts=after_cluster,
-            )
-            for addon in ("vpc-cni", "kube-proxy")
-        ]
+        self.oidc_provider_arn = cluster.oidc_provider_arn
+        self.oidc_provider_url = cluster.oidc_provider_url
+        self.irsa = ServiceAccountRoles(self.oidc_provider_arn, self.oidc_provider_url)
+        handle = ClusterHandle(self, name, args.name, self.irsa)
+        installed = {addon.name: addon.install(handle, [cluster]) for addon in addons.BEFORE_NODES}
 
         node_role = aws.iam.Role(
             f"{name}-nodes",
@@ -176,40 +175,11 @@ class Cluster(pulumi.ComponentResource):
                 spec,
                 args=args,
                 node_role=node_role,
-                depends_on=[cluster, *network_addons, *attachments],
+                depends_on=[cluster, *installed.values(), *attachments],
             )
-            for role_name, spec in (("system", args.system_nodes), ("workloads", args.workload_nodes))
+            for role_name, spec in (("system", args.spec.system_nodes), ("workloads", args.spec.workload_nodes))
         ]
-
-        self.oidc_provider_arn = cluster.oidc_provider_arn
-        self.oidc_provider_url = cluster.oidc_provider_url
-        ebs_role = service_account_role(
-            f"{name}-ebs-csi",
-            namespace=EBS_CSI_SERVICE_ACCOUNT[0],
-            service_account=EBS_CSI_SERVICE_ACCOUNT[1],
-            oidc_provider_arn=self.oidc_provider_arn,
-            oidc_provider_url=self.oidc_provider_url,
-            managed_policy_arns=[EBS_CSI_POLICY],
-            opts=child,
-        )
-        after_nodes = pulumi.ResourceOptions(parent=self, depends_on=node_groups)
-        aws.eks.Addon(
-            f"{name}-coredns",
-            cluster_name=args.name,
-            addon_name="coredns",
-            resolve_conflicts_on_create="OVERWRITE",
-            resolve_conflicts_on_update="OVERWRITE",
-            opts=after_nodes,
-        )
-        ebs_addon = aws.eks.Addon(
-            f"{name}-aws-ebs-csi-driver",
-            cluster_name=args.name,
-            addon_name="aws-ebs-csi-driver",
-            service_account_role_arn=ebs_role.arn,
-            resolve_conflicts_on_create="OVERWRITE",
-            resolve_conflicts_on_update="OVERWRITE",
-            opts=after_nodes,
-        )
+        installed.update({addon.name: addon.install(handle, node_groups) for addon in addons.AFTER_NODES})
 
         self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig_json)
         self.kubernetes_provider = k8s.Provider(
@@ -226,7 +196,9 @@ class Cluster(pulumi.ComponentResource):
             volume_binding_mode="WaitForFirstConsumer",
             allow_volume_expansion=True,
             reclaim_policy="Delete",
-            opts=pulumi.ResourceOptions(parent=self, provider=self.kubernetes_provider, depends_on=[ebs_addon]),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=self.kubernetes_provider, depends_on=[installed[ebs_csi.NAME]]
+            ),
         )
 
         self.register_outputs(

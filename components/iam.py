@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -76,31 +77,40 @@ def irsa_trust_policy(
     return pulumi.Output.all(oidc_provider_arn, oidc_provider_url).apply(render)
 
 
-def service_account_role(
-    name: str,
-    *,
-    namespace: str,
-    service_account: str,
-    oidc_provider_arn: pulumi.Input[str],
-    oidc_provider_url: pulumi.Input[str],
-    managed_policy_arns: Sequence[str] = (),
-    inline_policy: pulumi.Input[str] | None = None,
-    opts: pulumi.ResourceOptions | None = None,
-) -> aws.iam.Role:
-    """An IAM role for one Kubernetes service account, with its permissions attached.
+@dataclass(frozen=True)
+class ServiceAccountRoles:
+    """One cluster's OIDC identity provider, given once: it makes IRSA roles for that cluster's
+    service accounts, so callers name only the service account and its permissions."""
 
-    `inline_policy` is a JSON policy document (an Output is fine) for permissions scoped to the
-    caller's resources; `managed_policy_arns` are AWS-managed policies.
-    """
-    role = aws.iam.Role(
-        name,
-        assume_role_policy=irsa_trust_policy(oidc_provider_arn, oidc_provider_url, namespace, service_account),
-        description=f"IRSA role for {namespace}/{service_account}",
-        opts=opts,
-    )
-    child = pulumi.ResourceOptions(parent=role)
-    for index, policy_arn in enumerate(managed_policy_arns):
-        aws.iam.RolePolicyAttachment(f"{name}-managed-{index}", role=role.name, policy_arn=policy_arn, opts=child)
-    if inline_policy is not None:
-        aws.iam.RolePolicy(f"{name}-inline", role=role.id, policy=inline_policy, opts=child)
-    return role
+    oidc_provider_arn: pulumi.Input[str]
+    oidc_provider_url: pulumi.Input[str]
+
+    def role(
+        self,
+        name: str,
+        *,
+        namespace: str,
+        service_account: str,
+        managed_policy_arns: Sequence[str] = (),
+        inline_policy: pulumi.Input[str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> aws.iam.Role:
+        """An IAM role for one Kubernetes service account, with its permissions attached.
+
+        `inline_policy` is a JSON policy document (an Output is fine) for permissions scoped to the
+        caller's resources; `managed_policy_arns` are AWS-managed policies.
+        """
+        role = aws.iam.Role(
+            name,
+            assume_role_policy=irsa_trust_policy(
+                self.oidc_provider_arn, self.oidc_provider_url, namespace, service_account
+            ),
+            description=f"IRSA role for {namespace}/{service_account}",
+            opts=opts,
+        )
+        child = pulumi.ResourceOptions(parent=role)
+        for index, policy_arn in enumerate(managed_policy_arns):
+            aws.iam.RolePolicyAttachment(f"{name}-managed-{index}", role=role.name, policy_arn=policy_arn, opts=child)
+        if inline_policy is not None:
+            aws.iam.RolePolicy(f"{name}-inline", role=role.id, policy=inline_policy, opts=child)
+        return role

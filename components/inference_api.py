@@ -58,8 +58,26 @@ class AlarmThresholds:
     model_latency_p99_ms: int
 
 
+# Who may call the API: SigV4-signed requests or bearer tokens. There is no anonymous access.
+Authorization = Literal["iam", "jwt"]
+
+
+@dataclass(frozen=True)
+class ApiSpec:
+    """What a stack decides about its inference API (read by stacks.config.managed_inference)."""
+
+    authorization: Authorization
+    throttle_rate_limit: int
+    throttle_burst_limit: int
+    thresholds: AlarmThresholds
+    jwt_issuer: str = ""
+    jwt_audiences: Sequence[str] = ()
+    alarm_emails: Sequence[str] = ()
+
+
 @dataclass(frozen=True)
 class InferenceApiArgs:
+    spec: ApiSpec
     name_prefix: str
     region: str
     account_id: pulumi.Input[str]
@@ -67,14 +85,7 @@ class InferenceApiArgs:
     endpoint_arn: pulumi.Input[str]
     variant_name: str
     model_version: str
-    authorization: Literal["iam", "jwt"]
-    throttle_rate_limit: int
-    throttle_burst_limit: int
     log_retention_days: int
-    thresholds: AlarmThresholds
-    jwt_issuer: str = ""
-    jwt_audiences: Sequence[str] = ()
-    alarm_emails: Sequence[str] = ()
     capture: Capture | None = None
 
 
@@ -150,7 +161,7 @@ class InferenceApi(pulumi.ComponentResource):
             opts=api_child,
         )
         authorizer_id: pulumi.Output[str] | None = None
-        if args.authorization == "jwt":
+        if args.spec.authorization == "jwt":
             authorizer_id = aws.apigatewayv2.Authorizer(
                 f"{name}-jwt",
                 api_id=api.id,
@@ -158,7 +169,7 @@ class InferenceApi(pulumi.ComponentResource):
                 authorizer_type="JWT",
                 identity_sources=["$request.header.Authorization"],
                 jwt_configuration=aws.apigatewayv2.AuthorizerJwtConfigurationArgs(
-                    issuer=args.jwt_issuer, audiences=list(args.jwt_audiences)
+                    issuer=args.spec.jwt_issuer, audiences=list(args.spec.jwt_audiences)
                 ),
                 opts=api_child,
             ).id
@@ -168,7 +179,7 @@ class InferenceApi(pulumi.ComponentResource):
                 api_id=api.id,
                 route_key=route_key,
                 target=pulumi.Output.concat("integrations/", integration.id),
-                authorization_type="JWT" if args.authorization == "jwt" else "AWS_IAM",
+                authorization_type="JWT" if args.spec.authorization == "jwt" else "AWS_IAM",
                 authorizer_id=authorizer_id,
                 opts=api_child,
             )
@@ -186,8 +197,8 @@ class InferenceApi(pulumi.ComponentResource):
             name="$default",
             auto_deploy=True,
             default_route_settings=aws.apigatewayv2.StageDefaultRouteSettingsArgs(
-                throttling_rate_limit=args.throttle_rate_limit,
-                throttling_burst_limit=args.throttle_burst_limit,
+                throttling_rate_limit=args.spec.throttle_rate_limit,
+                throttling_burst_limit=args.spec.throttle_burst_limit,
                 detailed_metrics_enabled=True,
             ),
             access_log_settings=aws.apigatewayv2.StageAccessLogSettingsArgs(
@@ -295,7 +306,7 @@ class InferenceApi(pulumi.ComponentResource):
             kms_master_key_id=key.arn,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        for index, email in enumerate(args.alarm_emails):
+        for index, email in enumerate(args.spec.alarm_emails):
             aws.sns.TopicSubscription(
                 f"{name}-alarms-email-{index}",
                 topic=topic.arn,
@@ -322,7 +333,7 @@ class InferenceApi(pulumi.ComponentResource):
             "treat_missing_data": "notBreaching",
             "opts": pulumi.ResourceOptions(parent=topic),
         }
-        thresholds = args.thresholds
+        thresholds = args.spec.thresholds
         prefix = f"{args.name_prefix}-inference"
         function = {"FunctionName": function_name}
         endpoint = {"EndpointName": args.endpoint_name, "VariantName": args.variant_name}

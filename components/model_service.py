@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
 from components.artifact_store import ModelArtifact
-from components.iam import policy_document, service_account_role
+from components.iam import ServiceAccountRoles, policy_document
 
 CHART = Path(__file__).resolve().parent.parent / "charts" / "model-service"
 SERVICE_ACCOUNT = "model-service"
@@ -23,17 +23,31 @@ class ModelAccess:
     """Which model the pods serve and how they may read it (IRSA through the cluster's OIDC)."""
 
     artifact: ModelArtifact
-    oidc_provider_arn: pulumi.Input[str]
-    oidc_provider_url: pulumi.Input[str]
+    irsa: ServiceAccountRoles
+
+
+# Each picks charts/model-service/values-<profile>.yaml.
+Profile = Literal["local", "dev", "prod"]
+
+
+@dataclass(frozen=True)
+class ModelServiceSpec:
+    """What a stack decides about the model service (read by stacks.config.model_service)."""
+
+    profile: Profile
+    # The image's repository where the stack has no registry of its own (otherwise its ECR URL).
+    image_repository: str
+    image_tag: str
+    # The published model to serve; empty serves none until set.
+    model_version: str
+    min_replicas: int
+    max_replicas: int
 
 
 @dataclass(frozen=True)
 class ModelServiceArgs:
+    spec: ModelServiceSpec
     image_repository: pulumi.Input[str]
-    image_tag: str
-    profile: str  # local, dev or prod: picks charts/model-service/values-<profile>.yaml
-    min_replicas: int
-    max_replicas: int
     namespace: str = "models"
     model: ModelAccess | None = None
     allowed_namespaces: tuple[str, ...] = ()
@@ -61,11 +75,11 @@ class ModelService(pulumi.ComponentResource):
         namespace = k8s.core.v1.Namespace(
             f"{name}-ns", metadata={"name": args.namespace}, opts=pulumi.ResourceOptions(parent=self)
         )
-        values = profile_values(args.profile)
-        values["image"] = {**values.get("image", {}), "repository": args.image_repository, "tag": args.image_tag}
+        values = profile_values(args.spec.profile)
+        values["image"] = {**values.get("image", {}), "repository": args.image_repository, "tag": args.spec.image_tag}
         autoscaling = values.setdefault("autoscaling", {})
-        autoscaling.update(minReplicas=args.min_replicas, maxReplicas=args.max_replicas)
-        values["replicaCount"] = args.min_replicas
+        autoscaling.update(minReplicas=args.spec.min_replicas, maxReplicas=args.spec.max_replicas)
+        values["replicaCount"] = args.spec.min_replicas
         values["networkPolicy"] = {
             "enabled": True,
             "allowedNamespaces": list(args.allowed_namespaces),
@@ -106,12 +120,10 @@ class ModelService(pulumi.ComponentResource):
                 },
             )
         )
-        return service_account_role(
+        return model.irsa.role(
             f"{name}-model-reader",
             namespace=namespace,
             service_account=SERVICE_ACCOUNT,
-            oidc_provider_arn=model.oidc_provider_arn,
-            oidc_provider_url=model.oidc_provider_url,
             inline_policy=policy,
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -47,14 +47,25 @@ def plan_subnets(vpc_cidr: str, availability_zones: Sequence[str]) -> list[Subne
     ]
 
 
+# NAT strategies: one gateway for the VPC (cheap) or one per AZ (survives an AZ outage).
+NatStrategy = Literal["single", "perAz"]
+
+
 @dataclass(frozen=True)
-class NetworkArgs:
-    name_prefix: str
-    region: str
+class NetworkSpec:
+    """What a stack decides about its network (read from config by stacks.config.network)."""
+
     vpc_cidr: str
     availability_zones: Sequence[str]
-    nat_gateways: Literal["single", "perAz"]
+    nat_gateways: NatStrategy
     flow_logs: bool
+
+
+@dataclass(frozen=True)
+class NetworkArgs:
+    spec: NetworkSpec
+    name_prefix: str
+    region: str
     log_retention_days: int
     # Subnets carry `kubernetes.io/cluster/<name>` so the AWS load balancer integration finds them.
     cluster_name: str
@@ -75,7 +86,7 @@ class Network(pulumi.ComponentResource):
 
         vpc = aws.ec2.Vpc(
             f"{name}-vpc",
-            cidr_block=args.vpc_cidr,
+            cidr_block=args.spec.vpc_cidr,
             enable_dns_hostnames=True,
             enable_dns_support=True,
             tags={"Name": f"{prefix}-vpc"},
@@ -100,7 +111,7 @@ class Network(pulumi.ComponentResource):
         private_subnets: list[aws.ec2.Subnet] = []
         private_route_tables: list[aws.ec2.RouteTable] = []
         nat_gateways: list[aws.ec2.NatGateway] = []
-        for index, plan in enumerate(plan_subnets(args.vpc_cidr, args.availability_zones)):
+        for index, plan in enumerate(plan_subnets(args.spec.vpc_cidr, args.spec.availability_zones)):
             zone = plan.availability_zone
             public = aws.ec2.Subnet(
                 f"{name}-public-{zone}",
@@ -116,7 +127,7 @@ class Network(pulumi.ComponentResource):
             )
             public_subnets.append(public)
 
-            if args.nat_gateways == "perAz" or index == 0:
+            if args.spec.nat_gateways == "perAz" or index == 0:
                 eip = aws.ec2.Eip(f"{name}-nat-{zone}", domain="vpc", tags={"Name": f"{prefix}-nat-{zone}"}, opts=child)
                 nat_gateways.append(
                     aws.ec2.NatGateway(
@@ -168,7 +179,7 @@ class Network(pulumi.ComponentResource):
                     protocol="tcp",
                     from_port=443,
                     to_port=443,
-                    cidr_blocks=[args.vpc_cidr],
+                    cidr_blocks=[args.spec.vpc_cidr],
                     description="HTTPS from the VPC",
                 )
             ],
@@ -188,7 +199,7 @@ class Network(pulumi.ComponentResource):
                 opts=child,
             )
 
-        if args.flow_logs:
+        if args.spec.flow_logs:
             self._flow_logs(name, vpc, args, child)
 
         self.vpc_id = vpc.id

@@ -25,7 +25,7 @@ import pulumi_random as random
 import yaml
 
 from components.artifact_store import StoredBucket
-from components.iam import policy_document, service_account_role
+from components.iam import ServiceAccountRoles, policy_document
 
 
 @dataclass(frozen=True)
@@ -86,20 +86,27 @@ class AwsIntegration:
 
     region: str
     logs_bucket: StoredBucket
-    oidc_provider_arn: pulumi.Input[str]
-    oidc_provider_url: pulumi.Input[str]
+    irsa: ServiceAccountRoles
 
 
 @dataclass(frozen=True)
-class ObservabilityArgs:
-    name_prefix: str
+class ObservabilitySpec:
+    """What a stack decides about its observability stack (read by stacks.config.observability)."""
+
     prometheus_retention: str
     prometheus_storage_gi: int
     loki_retention_hours: int
     loki_scalable: bool
-    storage_class: str | None
-    receivers: Receivers
+    # A Pulumi secret; None lets the component generate one.
     grafana_admin_password: pulumi.Output[str] | None = None
+
+
+@dataclass(frozen=True)
+class ObservabilityArgs:
+    spec: ObservabilitySpec
+    receivers: Receivers
+    name_prefix: str
+    storage_class: str | None
     aws: AwsIntegration | None = None
     namespace: str = "monitoring"
     extra_dashboard_namespaces: Sequence[str] = field(default_factory=tuple)
@@ -180,8 +187,8 @@ class Observability(pulumi.ComponentResource):
         namespace = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": args.namespace}, opts=child)
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
 
-        if args.grafana_admin_password is not None:
-            password = args.grafana_admin_password
+        if args.spec.grafana_admin_password is not None:
+            password = args.spec.grafana_admin_password
         else:
             password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False, opts=child).result
         self.grafana_admin_password = pulumi.Output.secret(password)
@@ -277,12 +284,10 @@ class Observability(pulumi.ComponentResource):
                 {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": [arns[1]]},
             )
         )
-        return service_account_role(
+        return integration.irsa.role(
             f"{name}-loki",
             namespace=namespace,
             service_account=LOKI_SERVICE_ACCOUNT,
-            oidc_provider_arn=integration.oidc_provider_arn,
-            oidc_provider_url=integration.oidc_provider_url,
             inline_policy=policy,
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -290,12 +295,10 @@ class Observability(pulumi.ComponentResource):
     def _grafana_role(self, name: str, integration: AwsIntegration, namespace: str) -> aws.iam.Role:
         """Grafana's CloudWatch datasource may read metrics and logs, nothing else. These read APIs
         take no resource-level permissions, hence `*`."""
-        return service_account_role(
+        return integration.irsa.role(
             f"{name}-grafana-cloudwatch",
             namespace=namespace,
             service_account=GRAFANA_SERVICE_ACCOUNT,
-            oidc_provider_arn=integration.oidc_provider_arn,
-            oidc_provider_url=integration.oidc_provider_url,
             inline_policy=policy_document(
                 {"Effect": "Allow", "Action": list(CLOUDWATCH_READ_ACTIONS), "Resource": "*"}
             ),
@@ -308,7 +311,7 @@ class Observability(pulumi.ComponentResource):
     ) -> dict[str, Any]:
         storage: dict[str, Any] = {
             "accessModes": ["ReadWriteOnce"],
-            "resources": {"requests": {"storage": f"{args.prometheus_storage_gi}Gi"}},
+            "resources": {"requests": {"storage": f"{args.spec.prometheus_storage_gi}Gi"}},
         }
         if args.storage_class:
             storage["storageClassName"] = args.storage_class
@@ -349,7 +352,7 @@ class Observability(pulumi.ComponentResource):
             "prometheus": {
                 "prometheusSpec": {
                     **everywhere,
-                    "retention": args.prometheus_retention,
+                    "retention": args.spec.prometheus_retention,
                     "storageSpec": {"volumeClaimTemplate": {"spec": storage}},
                     "resources": {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
                 }
@@ -408,12 +411,12 @@ def loki_values(args: ObservabilityArgs, role_arn: pulumi.Output[str] | None) ->
         "auth_enabled": False,
         "schemaConfig": schema,
         "limits_config": {
-            "retention_period": f"{args.loki_retention_hours}h",
+            "retention_period": f"{args.spec.loki_retention_hours}h",
             "allow_structured_metadata": True,
             "volume_enabled": True,
         },
         "compactor": {"retention_enabled": True, "delete_request_store": "s3" if args.aws else "filesystem"},
-        "commonConfig": {"replication_factor": 3 if args.loki_scalable else 1},
+        "commonConfig": {"replication_factor": 3 if args.spec.loki_scalable else 1},
     }
     values: dict[str, Any] = {"loki": loki, "serviceAccount": {"name": LOKI_SERVICE_ACCOUNT}}
     if args.aws is not None:
@@ -427,7 +430,7 @@ def loki_values(args: ObservabilityArgs, role_arn: pulumi.Output[str] | None) ->
             values["serviceAccount"]["annotations"] = {"eks.amazonaws.com/role-arn": role_arn}
     else:
         loki["storage"] = {"type": "filesystem"}
-    if args.loki_scalable:
+    if args.spec.loki_scalable:
         values.update(
             deploymentMode="SimpleScalable",
             backend={"replicas": 3},

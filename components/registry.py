@@ -27,10 +27,17 @@ def lifecycle_policy(keep_images: int) -> str:
 
 
 @dataclass(frozen=True)
-class RegistryArgs:
-    name_prefix: str
+class RegistrySpec:
+    """What a stack decides about its registry (read from config by stacks.config.registry)."""
+
     repositories: Sequence[str]
     keep_images: int
+
+
+@dataclass(frozen=True)
+class RegistryArgs:
+    spec: RegistrySpec
+    name_prefix: str
     force_delete: bool
 
 
@@ -45,7 +52,7 @@ class Registry(pulumi.ComponentResource):
         super().__init__("mlops:registry:Registry", name, None, opts)
         self.repository_urls = {}
         self.repository_arns = {}
-        for repository_name in args.repositories:
+        for repository_name in args.spec.repositories:
             repository = aws.ecr.Repository(
                 f"{name}-{repository_name.replace('/', '-')}",
                 name=f"{args.name_prefix}/{repository_name}",
@@ -58,7 +65,7 @@ class Registry(pulumi.ComponentResource):
             aws.ecr.LifecyclePolicy(
                 f"{name}-{repository_name.replace('/', '-')}",
                 repository=repository.name,
-                policy=lifecycle_policy(args.keep_images),
+                policy=lifecycle_policy(args.spec.keep_images),
                 opts=pulumi.ResourceOptions(parent=repository),
             )
             self.repository_urls[repository_name] = repository.repository_url

@@ -7,6 +7,7 @@ into /opt/ml/model and talks to it over `GET /ping` and `POST /invocations` on p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -17,6 +18,10 @@ from components.iam import arn_partition, policy_document, service_role
 VARIANT = "primary"
 # Actions the execution role needs to pull the image; GetAuthorizationToken takes no resource.
 ECR_PULL_ACTIONS = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
+
+
+# How the endpoint gets its compute: ServerlessCapacity or ProvisionedCapacity.
+SageMakerMode = Literal["serverless", "provisioned"]
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,14 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.artifact_store import ArtifactStore, ArtifactStoreArgs
-from components.cluster import Cluster, ClusterArgs, NodeGroupSpec
+from components.cluster import Cluster, ClusterArgs
 from components.inference_api import Capture, InferenceApi, InferenceApiArgs
 from components.model_service import ModelAccess, ModelService, ModelServiceArgs
 from components.network import Network, NetworkArgs
-from components.observability import AwsIntegration, Observability, ObservabilityArgs, Receivers, port_forward_command
+from components.observability import AwsIntegration, Observability, ObservabilityArgs, port_forward_command
 from components.registry import Registry, RegistryArgs
 from components.sagemaker_endpoint import SageMakerEndpoint, SageMakerEndpointArgs, ServerlessCapacity
-from stacks.config import NodeGroupConfig, StackConfig
+from stacks.config import StackConfig
 
 MODELS_PREFIX = "wine"
 
@@ -33,12 +33,6 @@ class AwsCore:
     cluster: Cluster
     registry: Registry
     artifacts: ArtifactStore
-
-
-def _node_group_spec(config: NodeGroupConfig) -> NodeGroupSpec:
-    return NodeGroupSpec(
-        config.instance_types, config.min_size, config.max_size, config.desired_size, config.capacity_type
-    )
 
 
 def build_aws(config: StackConfig) -> AwsCore:
@@ -55,12 +49,9 @@ def build_aws(config: StackConfig) -> AwsCore:
     network = Network(
         "network",
         NetworkArgs(
+            spec=config.network,
             name_prefix=config.name_prefix,
             region=config.region,
-            vpc_cidr=config.network.vpc_cidr,
-            availability_zones=config.network.availability_zones,
-            nat_gateways=config.network.nat_gateways,
-            flow_logs=config.network.flow_logs,
             log_retention_days=config.log_retention_days,
             cluster_name=cluster_name,
         ),
@@ -69,42 +60,24 @@ def build_aws(config: StackConfig) -> AwsCore:
     cluster = Cluster(
         "cluster",
         ClusterArgs(
+            spec=config.cluster,
             name=cluster_name,
             vpc_id=network.vpc_id,
             private_subnet_ids=network.private_subnet_ids,
             public_subnet_ids=network.public_subnet_ids,
-            kubernetes_version=config.cluster.kubernetes_version,
-            endpoint_public_access=config.cluster.endpoint_public_access,
-            public_access_cidrs=config.cluster.public_access_cidrs,
-            deletion_protection=config.cluster.deletion_protection,
             log_retention_days=config.log_retention_days,
-            system_nodes=_node_group_spec(config.cluster.system_nodes),
-            workload_nodes=_node_group_spec(config.cluster.workload_nodes),
-            admin_role_arns=config.cluster.admin_role_arns,
         ),
         opts=with_aws,
     )
     registry = Registry(
         "registry",
-        RegistryArgs(
-            name_prefix=config.name_prefix,
-            repositories=config.registry.repositories,
-            keep_images=config.registry.keep_images,
-            force_delete=config.artifacts.force_destroy,
-        ),
+        # A disposable stack's images go with it, like its buckets.
+        RegistryArgs(spec=config.registry, name_prefix=config.name_prefix, force_delete=config.storage.force_destroy),
         opts=with_aws,
     )
     artifacts = ArtifactStore(
         "artifacts",
-        ArtifactStoreArgs(
-            name_prefix=config.name_prefix,
-            force_destroy=config.artifacts.force_destroy,
-            noncurrent_version_expiration_days=config.artifacts.noncurrent_version_expiration_days,
-            expiration_days={
-                "logs": config.artifacts.logs_expiration_days,
-                "capture": config.artifacts.capture_expiration_days,
-            },
-        ),
+        ArtifactStoreArgs(spec=config.storage, name_prefix=config.name_prefix),
         opts=with_aws,
     )
     return AwsCore(provider, network, cluster, registry, artifacts)
@@ -175,6 +148,7 @@ def build_managed_inference(config: StackConfig, core: AwsCore) -> dict[str, Any
     api = InferenceApi(
         "inference-api",
         InferenceApiArgs(
+            spec=managed.api,
             name_prefix=config.name_prefix,
             region=config.region,
             account_id=account_id,
@@ -182,14 +156,7 @@ def build_managed_inference(config: StackConfig, core: AwsCore) -> dict[str, Any
             endpoint_arn=endpoint.endpoint_arn,
             variant_name=endpoint.variant_name,
             model_version=version,
-            authorization=managed.authorization,
-            jwt_issuer=managed.jwt_issuer,
-            jwt_audiences=managed.jwt_audiences,
-            throttle_rate_limit=managed.throttle_rate_limit,
-            throttle_burst_limit=managed.throttle_burst_limit,
             log_retention_days=config.log_retention_days,
-            thresholds=managed.alarm_thresholds,
-            alarm_emails=managed.alarm_emails,
             capture=proxy_capture,
         ),
         opts=with_aws,
@@ -213,33 +180,19 @@ def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any
         integration = AwsIntegration(
             region=config.region,
             logs_bucket=core.artifacts.bucket("logs"),
-            oidc_provider_arn=core.cluster.oidc_provider_arn,
-            oidc_provider_url=core.cluster.oidc_provider_url,
+            irsa=core.cluster.irsa,
         )
     else:
         providers = {"kubernetes": k8s.Provider("kubernetes", context=config.kube_context)}
     on_cluster = pulumi.ResourceOptions(providers=providers)
 
-    alerting = config.alerting
     observability = Observability(
         "observability",
         ObservabilityArgs(
+            spec=config.observability,
+            receivers=config.alerting,
             name_prefix=config.name_prefix,
-            prometheus_retention=config.observability.prometheus_retention,
-            prometheus_storage_gi=config.observability.prometheus_storage_gi,
-            loki_retention_hours=config.observability.loki_retention_hours,
-            loki_scalable=config.observability.loki_scalable,
             storage_class="gp3" if core is not None else None,
-            receivers=Receivers(
-                slack_channel=alerting.slack_channel,
-                slack_webhook_url=alerting.slack_webhook_url,
-                email_to=alerting.email_to,
-                smtp_smarthost=alerting.smtp_smarthost,
-                smtp_from=alerting.smtp_from,
-                smtp_password=alerting.smtp_password,
-                webhook_url=alerting.webhook_url,
-            ),
-            grafana_admin_password=config.grafana_admin_password,
             aws=integration,
         ),
         opts=on_cluster,
@@ -252,18 +205,14 @@ def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any
         if service_config.model_version:
             model_access = ModelAccess(
                 artifact=core.artifacts.model_artifact(MODELS_PREFIX, service_config.model_version),
-                oidc_provider_arn=core.cluster.oidc_provider_arn,
-                oidc_provider_url=core.cluster.oidc_provider_url,
+                irsa=core.cluster.irsa,
             )
     # The release carries a ServiceMonitor and a PrometheusRule: their CRDs come with the stack.
     ModelService(
         "model-service",
         ModelServiceArgs(
+            spec=service_config,
             image_repository=image_repository,
-            image_tag=service_config.image_tag,
-            profile=service_config.profile,
-            min_replicas=service_config.min_replicas,
-            max_replicas=service_config.max_replicas,
             model=model_access,
             monitoring_namespace=observability.namespace,
             after=(observability.prometheus_stack,),

@@ -17,6 +17,7 @@ import promql_parser
 import pytest
 import yaml
 
+from tests.support.chart_values import release_values
 from tests.support.pulumi_harness import REPO
 from tests.support.tools import require_tool
 
@@ -89,7 +90,8 @@ def test_pods_are_hardened_probed_and_spread(manifests: list[dict[str, Any]]) ->
 
 
 def test_prod_spreads_strictly_and_keeps_two_pods_through_disruptions() -> None:
-    docs = render(values_file="values-prod.yaml")
+    # The replica bounds come from Pulumi.prod.yaml: render what the program installs.
+    docs = render(release_values("prod")["model-service"]["values"])
     pod = by_kind(docs, "Deployment")[0]["spec"]["template"]["spec"]
     zone = next(c for c in pod["topologySpreadConstraints"] if c["topologyKey"] == "topology.kubernetes.io/zone")
     assert zone["whenUnsatisfiable"] == "DoNotSchedule"
@@ -99,7 +101,7 @@ def test_prod_spreads_strictly_and_keeps_two_pods_through_disruptions() -> None:
 
 
 def test_local_runs_one_pod_without_autoscaling_or_pdb() -> None:
-    docs = render(values_file="values-local.yaml")
+    docs = render(release_values("local")["model-service"]["values"])
     assert by_kind(docs, "Deployment")[0]["spec"]["replicas"] == 1
     assert not by_kind(docs, "HorizontalPodAutoscaler") and not by_kind(docs, "PodDisruptionBudget")
 

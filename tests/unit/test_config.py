@@ -172,3 +172,37 @@ def test_the_cluster_api_is_never_open_to_the_internet(overrides: dict, allowed:
 
 def test_a_private_only_cluster_api_needs_no_public_ranges() -> None:
     run_program("dev", overrides={"clusterPublicAccessCidrs": [], "clusterEndpointPublicAccess": False})
+
+
+def test_every_enum_is_declared_once_and_documented_where_users_read_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each enum key is read with its component's `Literal` type; Pulumi.yaml's description and
+    the README's row name exactly those values, and the default is one of them."""
+    import yaml
+
+    from stacks.config.reader import Reader, choices
+    from tests.support.pulumi_harness import REPO
+
+    recorded: dict[str, tuple[str, ...]] = {}
+    original = Reader.choice
+
+    def spy(self: Reader, key: str, literal: object) -> object:
+        recorded[key] = choices(literal)
+        return original(self, key, literal)
+
+    monkeypatch.setattr(Reader, "choice", spy)
+    run_program("prod")
+    assert set(recorded) == {
+        "natGateways",
+        "workloadsCapacityType",
+        "modelServiceProfile",
+        "sagemakerMode",
+        "apiAuthorization",
+    }
+    declared = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["config"]
+    readme = (REPO / "README.md").read_text()
+    for key, values in recorded.items():
+        assert values, key
+        assert set(re.findall(r"`([^`]+)`", declared[key]["description"])) == set(values), key
+        assert declared[key]["default"] in values, key
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `{key}` |"))
+        assert all(f"`{value}`" in row for value in values), key

@@ -1,0 +1,5 @@
+"""The Amazon VPC CNI: pod networking from VPC addresses."""
+
+from components.addons.base import managed_addon
+
+ADDON = managed_addon("vpc-cni")

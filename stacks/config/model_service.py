@@ -1,0 +1,29 @@
+"""Config of the model service area: chart profile, image, model version, replicas."""
+
+from __future__ import annotations
+
+import re
+
+from components.model_service import ModelServiceSpec, Profile
+from stacks.config.reader import Reader
+
+
+def read(reader: Reader) -> ModelServiceSpec:
+    profile: Profile = reader.choice("modelServiceProfile", Profile)
+    tag = reader.string("modelServiceImageTag")
+    if tag and not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", tag):
+        reader.problem("modelServiceImageTag", tag, "must be a valid image tag (letters, digits, _ . -)")
+    version = reader.string("modelVersion")
+    if version and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", version):
+        reader.problem("modelVersion", version, "must be a version directory name as `model-service train` prints it")
+    minimum = reader.integer("modelServiceMinReplicas", minimum=1)
+    maximum = reader.integer("modelServiceMaxReplicas", minimum=1)
+    reader.range_order("modelServiceMinReplicas", minimum, "modelServiceMaxReplicas", maximum)
+    return ModelServiceSpec(
+        profile=profile,
+        image_repository=reader.string("modelServiceImageRepository"),
+        image_tag=tag,
+        model_version=version,
+        min_replicas=minimum,
+        max_replicas=maximum,
+    )

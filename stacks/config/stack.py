@@ -1,0 +1,177 @@
+"""The whole stack's configuration: stack-wide settings and one spec per area.
+
+Everything that differs between stacks is read here, once, into a frozen `StackConfig`;
+components never read `pulumi.Config`. Defaults live in `Pulumi.yaml` (the Pulumi CLI merges
+them into every stack); each area's reader checks the merged values and returns that area's
+component spec, and `load` stops the program with one message listing every problem with its key,
+its value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi.runtime.config as runtime_config
+
+from components.artifact_store import ArtifactStoreSpec
+from components.cluster import ClusterSpec
+from components.model_service import ModelServiceSpec
+from components.network import NetworkSpec
+from components.observability import ObservabilitySpec, Receivers
+from components.registry import RegistrySpec
+from stacks.config import alerting, cluster, managed_inference, model_service, network, observability, registry, storage
+from stacks.config.aws_catalog import near, regions
+from stacks.config.managed_inference import ManagedInferenceSpec
+from stacks.config.reader import PROJECT, ConfigError, Reader
+
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+
+# Secrets are not declared in Pulumi.yaml (they have no default); they are known here so that a
+# typo in a key name is caught like any other.
+SECRET_KEYS = (*alerting.SECRET_KEYS, "grafanaAdminPassword")
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    project: str
+    stack: str
+    aws_enabled: bool
+    region: str | None
+    owner: str
+    cost_center: str
+    log_retention_days: int
+    kube_context: str | None
+    network: NetworkSpec
+    cluster: ClusterSpec
+    registry: RegistrySpec
+    storage: ArtifactStoreSpec
+    alerting: Receivers
+    observability: ObservabilitySpec
+    model_service: ModelServiceSpec
+    managed_inference: ManagedInferenceSpec
+
+    @property
+    def name_prefix(self) -> str:
+        """Prefix of every physical name, so that stacks of one account never collide."""
+        return f"mlops-{self.stack}"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """Tags every AWS resource carries (through the provider's default tags)."""
+        return {
+            "project": self.project,
+            "stack": self.stack,
+            "owner": self.owner,
+            "cost-center": self.cost_center,
+            "managed-by": "pulumi",
+        }
+
+
+def load(declared_keys: Sequence[str] | None = None) -> StackConfig:
+    """Read and validate the current stack's config; raise `ConfigError` listing every problem.
+
+    `declared_keys` are the keys `Pulumi.yaml` declares (read from it when not given); any other
+    key in the project namespace is reported as unknown.
+    """
+    stack = pulumi.get_stack()
+    reader = Reader(PROJECT, stack)
+    _check_unknown_keys(reader, declared_keys if declared_keys is not None else declared_config_keys())
+
+    aws_enabled = reader.boolean("awsEnabled")
+    owner = reader.string("owner")
+    cost_center = reader.string("costCenter")
+    log_retention_days = reader.integer("logRetentionDays")
+    if log_retention_days and log_retention_days not in LOG_RETENTION_DAYS:
+        reader.problem(
+            "logRetentionDays", log_retention_days, f"CloudWatch accepts only {', '.join(map(str, LOG_RETENTION_DAYS))}"
+        )
+    aws_reader = Reader("aws", stack)
+    region = _region(aws_reader, aws_enabled)
+
+    config = StackConfig(
+        project=PROJECT,
+        stack=stack,
+        aws_enabled=aws_enabled,
+        region=region if aws_enabled else None,
+        owner=owner,
+        cost_center=cost_center,
+        log_retention_days=log_retention_days,
+        kube_context=reader.string("kubeContext") or None,
+        network=network.read(reader, aws_enabled, region),
+        cluster=cluster.read(reader, aws_enabled),
+        registry=registry.read(reader),
+        storage=storage.read(reader),
+        alerting=alerting.read(reader),
+        observability=observability.read(reader),
+        model_service=model_service.read(reader),
+        managed_inference=managed_inference.read(reader, aws_enabled),
+    )
+    problems = aws_reader.problems + reader.problems
+    if problems:
+        raise ConfigError(f"stack {stack!r} has {len(problems)} configuration problem(s):\n" + "\n".join(problems))
+    return config
+
+
+def _region(aws_reader: Reader, aws_enabled: bool) -> str | None:
+    region = aws_reader.config.get("region")
+    if aws_enabled:
+        if region is None:
+            aws_reader.problem("region", None, "required when awsEnabled is true (e.g. us-east-1)")
+        elif region not in regions():
+            aws_reader.problem("region", region, "unknown AWS region" + near(region, regions()))
+    return region
+
+
+def _check_unknown_keys(reader: Reader, declared: Sequence[str]) -> None:
+    known = set(declared) | set(SECRET_KEYS)
+    prefix = f"{PROJECT}:"
+    for full_key in sorted(set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())):
+        if not full_key.startswith(prefix):
+            continue
+        key = full_key[len(prefix) :]
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            reader.problems.append(f"- {full_key}: unknown key{hint} (keys are listed in Pulumi.yaml and the README)")
+
+
+@cache
+def project_file() -> dict[str, Any]:
+    """Pulumi.yaml, parsed: the declared config keys with their types, defaults and descriptions."""
+    import yaml
+
+    return yaml.safe_load((Path(__file__).resolve().parents[2] / "Pulumi.yaml").read_text())
+
+
+def declared_config_keys() -> list[str]:
+    return list(project_file().get("config", {}))

@@ -1,0 +1,17 @@
+"""Config of the storage area: the artifact buckets' lifecycle."""
+
+from __future__ import annotations
+
+from components.artifact_store import ArtifactStoreSpec
+from stacks.config.reader import Reader
+
+
+def read(reader: Reader) -> ArtifactStoreSpec:
+    return ArtifactStoreSpec(
+        force_destroy=reader.boolean("bucketForceDestroy"),
+        noncurrent_version_expiration_days=reader.integer("noncurrentVersionExpirationDays", minimum=1),
+        expiration_days={
+            "logs": reader.integer("logsExpirationDays", minimum=1),
+            "capture": reader.integer("captureExpirationDays", minimum=1),
+        },
+    )
