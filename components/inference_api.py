@@ -19,7 +19,14 @@ import pulumi_aws as aws
 from components.artifact_store import StoredBucket
 from components.iam import arn_partition, policy_document, service_role
 
-HANDLER_DIR = Path(__file__).resolve().parent.parent / "inference_proxy"
+REPO = Path(__file__).resolve().parent.parent
+# The function's package: the handler, and the row contract it shares with the model service (a
+# two-file `model_service` package: standard library only, so the zip needs no dependencies).
+FUNCTION_FILES = {
+    "handler.py": REPO / "inference_proxy" / "handler.py",
+    "model_service/__init__.py": REPO / "model_service" / "__init__.py",
+    "model_service/rows.py": REPO / "model_service" / "rows.py",
+}
 ROUTES = ("POST /predict", "GET /health")
 RUNBOOK_URL = "https://github.com/mlops-platform/mlops-platform/blob/main/docs/runbooks.md#managed-inference"
 # API Gateway gives an integration at most 30 s; the proxy gives up on the endpoint before that.
@@ -133,7 +140,7 @@ class InferenceApi(pulumi.ComponentResource):
             runtime="python3.12",
             architectures=["arm64"],
             handler="handler.handle",
-            code=pulumi.AssetArchive({"handler.py": pulumi.FileAsset(str(HANDLER_DIR / "handler.py"))}),
+            code=pulumi.AssetArchive({name: pulumi.FileAsset(str(path)) for name, path in FUNCTION_FILES.items()}),
             role=role.arn,
             memory_size=256,
             timeout=LAMBDA_TIMEOUT_SECONDS,

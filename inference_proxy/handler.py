@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import os
 import random
 import sys
@@ -29,6 +28,10 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+
+# Shipped beside this file in the function's package (components/inference_api.py): one definition
+# of a valid row for the proxy and the container.
+from model_service.rows import InputError, parse_sagemaker_json
 
 JSON = "application/json"
 
@@ -118,27 +121,12 @@ def parse_rows(event: dict[str, Any], config: Settings) -> list[list[float]]:
         raise RequestError(
             400, "malformed_json", f"body is not valid JSON: {error.msg} at position {error.pos}"
         ) from None
-    rows = document.get("instances") if isinstance(document, dict) else document
-    if not isinstance(rows, list):
-        raise RequestError(400, "shape", 'expected {"instances": [[...], ...]} or a list of rows')
-    if not rows:
-        raise RequestError(400, "empty_batch", "no rows to predict: send at least one row")
-    if len(rows) > config.max_rows:
-        raise RequestError(413, "too_many_rows", f"{len(rows)} rows exceed the limit of {config.max_rows} per request")
-    for index, row in enumerate(rows):
-        if not isinstance(row, list):
-            raise RequestError(400, "shape", f"row {index} is not a list of {config.feature_count} numbers")
-        if len(row) != config.feature_count:
-            raise RequestError(
-                400, "feature_count", f"row {index} has {len(row)} values; the model takes {config.feature_count}"
-            )
-        for value in row:
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                shown = json.dumps(value)[:40]
-                raise RequestError(400, "non_numeric", f"row {index} holds {shown}, not a number")
-            if not math.isfinite(value):
-                raise RequestError(400, "non_finite", f"row {index} holds {value}; values must be finite")
-    return rows
+    try:
+        values, count = parse_sagemaker_json(document, config.feature_count, config.max_rows)
+    except InputError as error:
+        raise RequestError(error.status, error.reason, error.message) from None
+    features = config.feature_count
+    return [values[start : start + features] for start in range(0, count * features, features)]
 
 
 def invoke(rows: list[list[float]], request_id: str, config: Settings) -> tuple[dict[str, Any], bytes, bytes]:

@@ -3,6 +3,7 @@
 Every way a request can be wrong ends in `InputError` with an HTTP status, a bounded reason (a
 metric label) and a message that names the problem; nothing here can raise anything else. Rows come
 back as one flat list of numbers and a row count: the batcher makes one array for a whole batch.
+What a valid row is lives in `rows`, which the Lambda proxy shares.
 """
 
 from __future__ import annotations
@@ -12,13 +13,9 @@ from typing import Any
 
 import orjson
 
+from model_service.rows import InputError, check_row_count, parse_sagemaker_json, validated
 
-class InputError(Exception):
-    def __init__(self, status: int, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-        self.message = message
+__all__ = ["InputError", "parse_csv", "parse_json", "parse_sagemaker_json", "parse_v2_request"]
 
 
 def parse_json(body: bytes) -> Any:
@@ -31,51 +28,6 @@ def parse_json(body: bytes) -> Any:
             ) from None
         hint = " (NaN and Infinity are not JSON numbers)" if b"NaN" in body or b"Infinity" in body else ""
         raise InputError(400, "malformed_json", f"malformed JSON: {error}{hint}") from None
-
-
-def _validated(values: list[Any], features: int) -> list[Any]:
-    """`values` if every one is a finite number (not a bool, not a string), else `InputError` naming
-    the first bad value by row and column. Returned unchanged: the batcher builds one array a batch."""
-    for value in values:
-        kind = type(value)
-        if kind is not float and kind is not int:
-            break
-    else:
-        try:
-            if math.isfinite(math.fsum(values)):
-                return values
-        except OverflowError:
-            pass
-    for index, value in enumerate(values):
-        row, column = divmod(index, features)
-        kind = type(value)
-        if kind is not float and kind is not int:
-            raise InputError(
-                400, "non_numeric", f"value at row {row}, column {column} is {value!r}: every feature must be a number"
-            )
-        try:
-            finite = math.isfinite(value)
-        except OverflowError:
-            finite = False
-        if not finite:
-            raise InputError(
-                400,
-                "non_finite",
-                f"value at row {row}, column {column} is {value}: NaN, infinity "
-                "and numbers beyond float64 are not accepted",
-            )
-    return values  # finite values whose sum overflowed
-
-
-def _check_row_count(rows: int, max_rows: int) -> None:
-    if rows == 0:
-        raise InputError(400, "empty_batch", "the batch is empty: send at least one row")
-    if rows > max_rows:
-        raise InputError(
-            413,
-            "too_many_rows",
-            f"{rows} rows in one request; the limit is {max_rows} (MAX_ROWS_PER_REQUEST): split the batch",
-        )
 
 
 def parse_v2_request(document: Any, features: int, max_rows: int) -> tuple[list[Any], int, str | None]:
@@ -104,7 +56,7 @@ def parse_v2_request(document: Any, features: int, max_rows: int) -> tuple[list[
             400, "feature_count", f"input shape {shape} has {columns} features; the model takes {features}"
         )
     if rows == 0 or rows > max_rows:
-        _check_row_count(rows, max_rows)
+        check_row_count(rows, max_rows)
     data = tensor.get("data")
     if type(data) is not list:
         raise InputError(400, "schema", 'input "data" must be a list of numbers')
@@ -117,23 +69,7 @@ def parse_v2_request(document: Any, features: int, max_rows: int) -> tuple[list[
     request_id = document.get("id")
     if request_id is not None and (not isinstance(request_id, str) or not 0 < len(request_id) <= 128):
         raise InputError(400, "schema", '"id" must be a string of 1 to 128 characters')
-    return _validated(data, columns), rows, request_id
-
-
-def parse_sagemaker_json(document: Any, features: int, max_rows: int) -> tuple[list[Any], int]:
-    """`[[f1..fN], ...]`, `{"instances": [[...], ...]}` or one flat row `[f1..fN]`."""
-    if isinstance(document, dict):
-        document = document.get("instances")
-    if not isinstance(document, list):
-        raise InputError(400, "schema", 'expected a list of rows or {"instances": [rows]}')
-    if document and not isinstance(document[0], list):
-        document = [document]
-    _check_row_count(len(document), max_rows)
-    for index, row in enumerate(document):
-        if not isinstance(row, list) or len(row) != features:
-            count = len(row) if isinstance(row, list) else "no"
-            raise InputError(400, "feature_count", f"row {index} has {count} features; the model takes {features}")
-    return _validated([value for row in document for value in row], features), len(document)
+    return validated(data, columns), rows, request_id
 
 
 def parse_csv(body: bytes, features: int, max_rows: int) -> tuple[list[Any], int]:
@@ -143,7 +79,7 @@ def parse_csv(body: bytes, features: int, max_rows: int) -> tuple[list[Any], int
     except UnicodeDecodeError:
         raise InputError(400, "non_numeric", "CSV body is not UTF-8 text") from None
     lines = [line for line in text.splitlines() if line.strip()]
-    _check_row_count(len(lines), max_rows)
+    check_row_count(len(lines), max_rows)
     values: list[float] = []
     for row, line in enumerate(lines):
         cells = line.split(",")

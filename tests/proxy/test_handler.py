@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -79,11 +81,11 @@ def test_a_rejection_by_the_container_stays_a_client_error(
         (event({"instances": ROWS}, content_type="text/plain"), 415, "content_type"),
         (event(None), 400, "empty_body"),
         (event("{not json"), 400, "malformed_json"),
-        (event({"rows": ROWS}), 400, "shape"),
+        (event({"rows": ROWS}), 400, "schema"),
         (event({"instances": []}), 400, "empty_batch"),
         (event({"instances": [ROWS[0]] * 101}), 413, "too_many_rows"),
         (event({"instances": [ROWS[0][:12]]}), 400, "feature_count"),
-        (event({"instances": [5]}), 400, "shape"),
+        (event({"instances": [5]}), 400, "feature_count"),
         (event({"instances": [["a", *ROWS[0][1:]]]}), 400, "non_numeric"),
         (event({"instances": [[True, *ROWS[0][1:]]]}), 400, "non_numeric"),
         (event('{"instances": [[NaN, 1,1,1,1,1,1,1,1,1,1,1,1]]}'), 400, "non_finite"),
@@ -233,3 +235,36 @@ def test_no_capture_when_the_percentage_is_zero(sagemaker: ForwardToContainer, m
         status, _, _ = call(event({"instances": ROWS}))
         stub.assert_no_pending_responses()
     assert status == 200
+
+
+def test_the_function_package_runs_on_its_own_and_shares_the_services_row_contract(tmp_path: Path) -> None:
+    """Unpacked as Lambda unpacks it, the handler imports the row contract from the package itself;
+    and a body the service refuses is refused by the proxy with the same status and reason."""
+    from components.inference_api import FUNCTION_FILES
+    from model_service.protocol import InputError, parse_json, parse_sagemaker_json
+
+    for name, source in FUNCTION_FILES.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(source.read_bytes())
+    probe = (
+        "import sys; sys.path.insert(0, '.'); import handler, model_service.rows as rows; "
+        "print(rows.__file__); print(sorted(m for m in sys.modules if m.startswith('model_service')))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True)
+    where, modules = result.stdout.splitlines()
+    assert Path(where).resolve() == (tmp_path / "model_service" / "rows.py").resolve()
+    assert modules == "['model_service', 'model_service.rows']"
+
+    refused_by_both = (
+        {"rows": ROWS},
+        {"instances": [5]},
+        [[*ROWS[0][:12], "x"]],
+        [[1e308] * 12 + [True]],
+        [[1] * 13] * 101,
+        [],
+    )
+    for document in refused_by_both:
+        with pytest.raises(InputError) as refused:
+            parse_sagemaker_json(parse_json(json.dumps(document).encode()), 13, 100)
+        got_status, body, _ = call(event(document))
+        assert (got_status, body["reason"]) == (refused.value.status, refused.value.reason), document
