@@ -2,8 +2,9 @@
 
 Written against the bare ASGI interface rather than a framework: the service has a dozen fixed
 routes, and the inference path is hot enough that a router's per-request cost shows in the
-benchmark (bench/). Routing, body limits and error mapping live here; parsing lives in
-`protocol`, batching in `batching`, metrics in `metrics`.
+benchmark (bench/). This module holds the lifecycle, the HTTP plumbing and the handlers; the route
+table is `routing`, exceptions -> HTTP answers `errors`, the request body `request`, parsing
+`protocol`, response documents `responses`, batching `batching`, metrics `metrics`.
 """
 
 from __future__ import annotations
@@ -23,51 +24,42 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from model_service.artifact import LoadedModel, ModelLoadError, load_model, resolve_model_dir
 from model_service.batching import MicroBatcher, Result
+from model_service.errors import (
+    CLIENT_CLOSED,
+    JSON,
+    ClientDisconnectedError,
+    InputError,
+    answer_for,
+    error_response,
+    method_not_allowed,
+)
 from model_service.logs import AccessLog
 from model_service.metrics import ServiceMetrics
-from model_service.protocol import InputError, parse_csv, parse_json, parse_sagemaker_json, parse_v2_request
+from model_service.protocol import parse_csv, parse_json, parse_sagemaker_json, parse_v2_request
+from model_service.request import Receive, Request
+from model_service.responses import sagemaker_response, v2_infer_response, v2_model_metadata
+from model_service.routing import (
+    ROUTE_FEEDBACK,
+    ROUTE_INFER,
+    ROUTE_INVOCATIONS,
+    ROUTE_LIVE,
+    ROUTE_METRICS,
+    ROUTE_MODEL,
+    ROUTE_MODEL_READY,
+    ROUTE_PING,
+    ROUTE_READY,
+    ROUTE_SERVER,
+    ROUTES,
+    Response,
+    RouteMatch,
+    Router,
+)
 from model_service.settings import Settings
 
 log = logging.getLogger("model_service")
 
-JSON = b"application/json"
 Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
-Response = tuple[int, bytes, bytes]
-
-ROUTE_LIVE = "/v2/health/live"
-ROUTE_READY = "/v2/health/ready"
-ROUTE_SERVER = "/v2"
-ROUTE_MODEL = "/v2/models/{name}"
-ROUTE_MODEL_READY = "/v2/models/{name}/ready"
-ROUTE_INFER = "/v2/models/{name}/infer"
-ROUTE_PING = "/ping"
-ROUTE_INVOCATIONS = "/invocations"
-ROUTE_METRICS = "/metrics"
-ROUTE_FEEDBACK = "/feedback"
-ROUTE_OTHER = "other"
-ROUTES = (
-    ROUTE_LIVE,
-    ROUTE_READY,
-    ROUTE_SERVER,
-    ROUTE_MODEL,
-    ROUTE_MODEL_READY,
-    ROUTE_INFER,
-    ROUTE_PING,
-    ROUTE_INVOCATIONS,
-    ROUTE_METRICS,
-    ROUTE_FEEDBACK,
-    ROUTE_OTHER,
-)
-
-
-class ClientDisconnectedError(Exception):
-    """The client went away before sending its whole body."""
-
-
-def _error(status: int, message: str, **extra: Any) -> Response:
-    return status, orjson.dumps({"error": message, **extra}), JSON
 
 
 def _json(document: Any, status: int = 200) -> Response:
@@ -108,16 +100,20 @@ class ModelServer:
         self._loading: asyncio.Task[None] | None = None
         self._id_prefix = os.urandom(4).hex()
         self._id_counter = itertools.count(1)
-        self._routes: dict[tuple[str, str], tuple[str, Callable[..., Awaitable[Response]] | None, Any]] = {}
-        self._static: dict[str, tuple[str, str, Callable[..., Awaitable[Response]]]] = {
-            ROUTE_LIVE: (ROUTE_LIVE, "GET", self._live),
-            ROUTE_READY: (ROUTE_READY, "GET", self._ready),
-            ROUTE_SERVER: (ROUTE_SERVER, "GET", self._server_metadata),
-            ROUTE_PING: (ROUTE_PING, "GET", self._ping),
-            ROUTE_INVOCATIONS: (ROUTE_INVOCATIONS, "POST", self._invocations),
-            ROUTE_METRICS: (ROUTE_METRICS, "GET", self._metrics),
-            ROUTE_FEEDBACK: (ROUTE_FEEDBACK, "POST", self._feedback),
-        }
+        self.router = Router(
+            {
+                ROUTE_LIVE: self._live,
+                ROUTE_READY: self._ready,
+                ROUTE_SERVER: self._server_metadata,
+                ROUTE_MODEL: self._model_metadata,
+                ROUTE_MODEL_READY: self._model_ready,
+                ROUTE_INFER: self._infer,
+                ROUTE_PING: self._ping,
+                ROUTE_INVOCATIONS: self._invocations,
+                ROUTE_METRICS: self._metrics,
+                ROUTE_FEEDBACK: self._feedback,
+            }
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -174,41 +170,11 @@ class ModelServer:
 
     # -- HTTP plumbing -------------------------------------------------------------------------
 
-    def _route(self, method: str, path: str) -> tuple[str, Callable[..., Awaitable[Response]] | None, Any]:
-        key = (method, path)
-        found = self._routes.get(key)
-        if found is None:
-            found = self._resolve(method, path)
-            if len(self._routes) < 4096:  # paths come from clients: bound the cache
-                self._routes[key] = found
-        return found
-
-    def _resolve(self, method: str, path: str) -> tuple[str, Callable[..., Awaitable[Response]] | None, Any]:
-        static = self._static.get(path)
-        if static is not None:
-            route, allowed, handler = static
-            return route, handler if method == allowed else None, allowed
-        parts = path.split("/")
-        if len(parts) >= 4 and parts[1] == "v2" and parts[2] == "models":
-            name, rest = parts[3], parts[4:]
-            version = None
-            if len(rest) >= 2 and rest[0] == "versions":
-                version, rest = rest[1], rest[2:]
-            action = rest[0] if len(rest) == 1 else ("" if not rest else None)
-            table = {
-                "": (ROUTE_MODEL, "GET", self._model_metadata),
-                "ready": (ROUTE_MODEL_READY, "GET", self._model_ready),
-                "infer": (ROUTE_INFER, "POST", self._infer),
-            }
-            if action in table:
-                route, allowed, handler = table[action]
-                return route, handler if method == allowed else None, (allowed, name, version)
-        return ROUTE_OTHER, None, None
-
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         method = scope["method"]
-        route, handler, params = self._route(method, scope["path"])
+        match = self.router.resolve(method, scope["path"])
+        route = match.route
         request_id = None
         content_type = b""
         content_length = -1
@@ -221,34 +187,28 @@ class ModelServer:
                 request_id = value.decode("latin-1")[:128]
         if not request_id:
             request_id = f"{self._id_prefix}-{next(self._id_counter):x}"
-        request = _Request(receive, request_id, content_type, content_length, self.settings.max_body_bytes)
+        request = Request(receive, request_id, content_type, content_length, self.settings.max_body_bytes)
         metrics = self.metrics
         metrics.in_flight += 1
         extra_headers: list[tuple[bytes, bytes]] = []
         try:
-            if handler is None:
-                if route == ROUTE_OTHER:
-                    status, body, media = _error(404, f"no route {method} {scope['path']}")
-                else:
-                    allowed = params[0] if isinstance(params, tuple) else params
-                    status, body, media = _error(405, f"{method} is not allowed here; use {allowed}")
-                    extra_headers.append((b"allow", allowed.encode()))
+            if match.handler is not None:
+                status, body, media = await match.handler(request, match)
+            elif match.allowed_method is None:
+                status, body, media = error_response(404, f"no route {method} {scope['path']}")
             else:
-                status, body, media = await handler(request, params)
-        except InputError as error:
-            if error.status < 500:  # 503 "not ready" is the server's state, not bad input
-                metrics.validation_failure(error.reason)
-            status, body, media = _error(error.status, error.message, reason=error.reason)
-        except ClientDisconnectedError:
-            status, body, media = 499, b"", JSON
-        except Exception:
-            log.exception("request failed", extra={"request_id": request.request_id, "route": route})
-            status, body, media = _error(
-                500, "internal error; the request id is in the logs", request_id=request.request_id
-            )
+                status, body, media = method_not_allowed(method, match.allowed_method)
+                extra_headers.append((b"allow", match.allowed_method.encode()))
+        except Exception as error:
+            if isinstance(error, InputError):
+                if error.status < 500:  # 503 "not ready" is the server's state, not bad input
+                    metrics.validation_failure(error.reason)
+            elif not isinstance(error, ClientDisconnectedError):
+                log.exception("request failed", extra={"request_id": request.request_id, "route": route})
+            status, body, media = answer_for(error, request.request_id)
         finally:
             metrics.in_flight -= 1
-        if status != 499:
+        if status != CLIENT_CLOSED:
             await send(
                 {
                     "type": "http.response.start",
@@ -301,62 +261,42 @@ class ModelServer:
             )
         return model
 
-    async def _live(self, request: _Request, _: Any) -> Response:
+    async def _live(self, request: Request, _: RouteMatch) -> Response:
         return _json({"live": True})
 
-    async def _ready(self, request: _Request, _: Any) -> Response:
+    async def _ready(self, request: Request, _: RouteMatch) -> Response:
         ready = self.model is not None and not self.shutting_down
         body: dict[str, Any] = {"ready": ready}
         if self.load_error:
             body["error"] = self.load_error
         return _json(body, 200 if ready else 503)
 
-    async def _ping(self, request: _Request, _: Any) -> Response:
+    async def _ping(self, request: Request, _: RouteMatch) -> Response:
         return await self._ready(request, _)
 
-    async def _server_metadata(self, request: _Request, _: Any) -> Response:
+    async def _server_metadata(self, request: Request, _: RouteMatch) -> Response:
         from model_service import __version__
 
         return _json({"name": "model-service", "version": __version__, "extensions": []})
 
-    async def _model_metadata(self, request: _Request, params: tuple[str, str, str | None]) -> Response:
-        model = self._require_model(params[1], params[2])
-        return _json(
-            {
-                "name": model.name,
-                "versions": [model.version],
-                "platform": "onnxruntime_onnx",
-                "inputs": [
-                    {
-                        "name": "input-0",
-                        "datatype": "FP64",
-                        "shape": [-1, model.feature_count],
-                        "parameters": {"feature_names": list(model.feature_names)},
-                    }
-                ],
-                "outputs": [
-                    {"name": "label", "datatype": "INT64", "shape": [-1]},
-                    {"name": "class_name", "datatype": "BYTES", "shape": [-1]},
-                    {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(model.class_names)]},
-                ],
-                "parameters": {"trained_at": model.trained_at, "class_names": list(model.class_names)},
-            }
-        )
+    async def _model_metadata(self, request: Request, match: RouteMatch) -> Response:
+        model = self._require_model(match.model_name, match.model_version)
+        return _json(v2_model_metadata(model))
 
-    async def _model_ready(self, request: _Request, params: tuple[str, str, str | None]) -> Response:
+    async def _model_ready(self, request: Request, match: RouteMatch) -> Response:
         if self.model is None:
-            return _json({"name": params[1], "ready": False}, 503)
-        model = self._require_model(params[1], params[2])
+            return _json({"name": match.model_name, "ready": False}, 503)
+        model = self._require_model(match.model_name, match.model_version)
         return _json({"name": model.name, "ready": not self.shutting_down}, 503 if self.shutting_down else 200)
 
-    def _predict(self, request: _Request, values: list[float], rows: int) -> asyncio.Future[Result]:
+    def _predict(self, request: Request, values: list[float], rows: int) -> asyncio.Future[Result]:
         assert self.batcher is not None
         request.rows = rows
         request.values = values
         return self.batcher.submit(values, rows)
 
-    async def _infer(self, request: _Request, params: tuple[str, str, str | None]) -> Response:
-        model = self._require_model(params[1], params[2])
+    async def _infer(self, request: Request, match: RouteMatch) -> Response:
+        model = self._require_model(match.model_name, match.model_version)
         request.require_json()
         values, count, body_id = parse_v2_request(
             parse_json(await request.body()), model.feature_count, self.settings.max_rows_per_request
@@ -365,31 +305,9 @@ class ModelServer:
             request.request_id = body_id
         labels, probabilities = await self._predict(request, values, count)
         self.feedback.remember(request.request_id, labels)
-        class_names = model.class_names
-        return _json(
-            {
-                "model_name": model.name,
-                "model_version": model.version,
-                "id": request.request_id,
-                "outputs": [
-                    {"name": "label", "datatype": "INT64", "shape": [count], "data": labels},
-                    {
-                        "name": "class_name",
-                        "datatype": "BYTES",
-                        "shape": [count],
-                        "data": [class_names[i] for i in labels],
-                    },
-                    {
-                        "name": "probabilities",
-                        "datatype": "FP64",
-                        "shape": [count, len(class_names)],
-                        "data": [p for row in probabilities for p in row],
-                    },
-                ],
-            }
-        )
+        return _json(v2_infer_response(model, request.request_id, labels, probabilities))
 
-    async def _invocations(self, request: _Request, _: Any) -> Response:
+    async def _invocations(self, request: Request, _: RouteMatch) -> Response:
         model = self._require_model()
         media = request.media_type()
         if media == b"text/csv":
@@ -406,24 +324,9 @@ class ModelServer:
             )
         labels, probabilities = await self._predict(request, values, count)
         self.feedback.remember(request.request_id, labels)
-        return _json(
-            {
-                "model_name": model.name,
-                "model_version": model.version,
-                "id": request.request_id,
-                "predictions": [
-                    {
-                        "label": model.class_names[label],
-                        "label_index": label,
-                        "confidence": max(probs),
-                        "probabilities": probs,
-                    }
-                    for label, probs in zip(labels, probabilities, strict=True)
-                ],
-            }
-        )
+        return _json(sagemaker_response(model, request.request_id, labels, probabilities))
 
-    async def _feedback(self, request: _Request, _: Any) -> Response:
+    async def _feedback(self, request: Request, _: RouteMatch) -> Response:
         model = self._require_model()
         request.require_json()
         document = parse_json(await request.body())
@@ -465,53 +368,5 @@ class ModelServer:
             f"{len(model.class_names) - 1} or one of {list(model.class_names)}",
         )
 
-    async def _metrics(self, request: _Request, _: Any) -> Response:
+    async def _metrics(self, request: Request, _: RouteMatch) -> Response:
         return 200, generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST.encode()
-
-
-class _Request:
-    """What handlers need of one request: its body (size-limited), media type and id."""
-
-    __slots__ = ("_receive", "content_length", "content_type", "max_body_bytes", "request_id", "rows", "values")
-
-    def __init__(
-        self, receive: Receive, request_id: str, content_type: bytes, content_length: int, max_body_bytes: int
-    ) -> None:
-        self._receive = receive
-        self.request_id = request_id
-        self.content_type = content_type
-        self.content_length = content_length
-        self.max_body_bytes = max_body_bytes
-        self.rows = 0
-        self.values: list[float] | None = None
-
-    def media_type(self) -> bytes:
-        return self.content_type.split(b";", 1)[0].strip().lower()
-
-    def require_json(self) -> None:
-        media = self.media_type()
-        if media != JSON:
-            shown = media.decode("latin-1") or "none"
-            raise InputError(415, "content_type", f"content type {shown!r} is not supported; send application/json")
-
-    async def body(self) -> bytes:
-        limit = self.max_body_bytes
-        if self.content_length > limit:
-            raise InputError(
-                413,
-                "body_too_large",
-                f"body of {self.content_length} bytes exceeds the limit of {limit} (MAX_BODY_BYTES)",
-            )
-        chunks = []
-        size = 0
-        while True:
-            message = await self._receive()
-            if message["type"] == "http.disconnect":
-                raise ClientDisconnectedError()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise InputError(413, "body_too_large", f"body exceeds the limit of {limit} bytes (MAX_BODY_BYTES)")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
