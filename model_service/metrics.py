@@ -1,4 +1,5 @@
-"""Prometheus metrics of the model service (the reference table is in the README).
+"""Prometheus metrics of the model service: the instruments behind `monitoring.names`, which
+declares every family (name, type, help, labels) once for the service, the rules and dashboards.
 
 Every label is bounded: route templates, status classes, feature names, bin indices, class names.
 The drift families are produced by `DriftCollector` from numpy counters updated once per batch.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import itertools
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
@@ -18,31 +20,25 @@ from prometheus_client.utils import floatToGoString
 
 from model_service.artifact import LoadedModel
 from model_service.drift import BinCounter
+from monitoring import names
+from monitoring.names import FEEDBACK_OUTCOMES, STATUS_CLASSES, VALIDATION_REASONS
+from monitoring.names import Metric as CataloguedMetric
+
+FamilyT = TypeVar("FamilyT", CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily)
+InstrumentT = TypeVar("InstrumentT", Counter, Gauge)
 
 # `_created` series double every counter's series count and no rule or dashboard reads them.
 disable_created_metrics()
 
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024)
-CONFIDENCE_BUCKETS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
-STATUS_CLASSES = ("2xx", "4xx", "5xx")
-VALIDATION_REASONS = (
-    "malformed_json",
-    "content_type",
-    "body_too_large",
-    "schema",
-    "datatype",
-    "shape",
-    "feature_count",
-    "non_numeric",
-    "non_finite",
-    "empty_batch",
-    "too_many_rows",
-    "unknown_model",
-    "unknown_request_id",
-    "bad_label",
-)
-FEEDBACK_OUTCOMES = ("correct", "incorrect")
+
+def _family(kind: type[FamilyT], metric: CataloguedMetric) -> FamilyT:
+    """An empty metric family for a catalogued metric (filled at scrape time)."""
+    return kind(metric.name, metric.help, labels=list(metric.labels))
+
+
+def _instrument(kind: type[InstrumentT], metric: CataloguedMetric, registry: CollectorRegistry) -> InstrumentT:
+    """A prometheus_client instrument for a catalogued metric."""
+    return kind(metric.name, metric.help, list(metric.labels), registry=registry)
 
 
 class LoopHistogram(Collector):
@@ -54,21 +50,11 @@ class LoopHistogram(Collector):
     """
 
     def __init__(
-        self,
-        name: str,
-        documentation: str,
-        labelnames: Sequence[str],
-        buckets: Sequence[float],
-        *,
-        counter_name: str | None = None,
-        counter_documentation: str = "",
+        self, metric: CataloguedMetric, buckets: Sequence[float], *, counter: CataloguedMetric | None = None
     ) -> None:
-        self.name = name
-        self.documentation = documentation
-        self.labelnames = list(labelnames)
+        self.metric = metric
         self.bounds = [float(b) for b in buckets]
-        self.counter_name = counter_name
-        self.counter_documentation = counter_documentation
+        self.counter = counter
         # labels -> [per-bucket counts (last is +Inf), sum]
         self._series: dict[tuple[str, ...], tuple[list[int], list[float]]] = {}
 
@@ -93,16 +79,17 @@ class LoopHistogram(Collector):
         total[0] += float(values.sum())
 
     def collect(self) -> Iterator[Metric]:
-        histogram = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
-        counter = CounterMetricFamily(self.counter_name or "unused", self.counter_documentation, labels=self.labelnames)
+        histogram = _family(HistogramMetricFamily, self.metric)
+        counter = _family(CounterMetricFamily, self.counter) if self.counter else None
         for labels, (counts, total) in self._series.items():
             cumulative = list(itertools.accumulate(counts))
             buckets = [(floatToGoString(b), float(c)) for b, c in zip(self.bounds, cumulative, strict=False)]
             buckets.append(("+Inf", float(cumulative[-1])))
             histogram.add_metric(list(labels), buckets, sum_value=total[0])
-            counter.add_metric(list(labels), float(cumulative[-1]))
+            if counter is not None:
+                counter.add_metric(list(labels), float(cumulative[-1]))
         yield histogram
-        if self.counter_name:
+        if counter is not None:
             yield counter
 
 
@@ -119,29 +106,11 @@ class DriftCollector(Collector):
         return self.counter
 
     def collect(self) -> Iterator[Metric]:
-        bins = CounterMetricFamily(
-            "model_feature_bin",
-            "Rows served, by feature and drift bin (bins from the training quantiles; every bin exists from start-up).",
-            labels=["feature", "bin"],
-        )
-        shares = GaugeMetricFamily(
-            "model_feature_reference_share", "Share of training rows in each drift bin.", labels=["feature", "bin"]
-        )
-        values = HistogramMetricFamily(
-            "model_feature_value",
-            "Feature values served, cumulative over the drift bin edges (for a binned KS distance).",
-            labels=["feature"],
-        )
-        cdf = GaugeMetricFamily(
-            "model_feature_reference_cdf",
-            "Share of training rows at or below each bin edge `le`.",
-            labels=["feature", "le"],
-        )
-        classes = GaugeMetricFamily(
-            "model_prediction_reference_share",
-            "Share of each predicted class on the training rows.",
-            labels=["predicted_class"],
-        )
+        bins = _family(CounterMetricFamily, names.FEATURE_BIN)
+        shares = _family(GaugeMetricFamily, names.FEATURE_REFERENCE_SHARE)
+        values = _family(HistogramMetricFamily, names.FEATURE_VALUE)
+        cdf = _family(GaugeMetricFamily, names.FEATURE_REFERENCE_CDF)
+        classes = _family(GaugeMetricFamily, names.PREDICTION_REFERENCE_SHARE)
         if self.counter is not None and self.model is not None:
             counts, sums = self.counter.counts, self.counter.sums
             for index, feature in enumerate(self.model.drift.features):
@@ -170,47 +139,21 @@ class ServiceMetrics:
     def __init__(self, routes: Sequence[str]) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.request_duration = LoopHistogram(
-            "model_service_request_duration_seconds",
-            "Time from request start to the response's last byte.",
-            ["route", "status_class"],
-            LATENCY_BUCKETS,
-            counter_name="model_service_requests",
-            counter_documentation="HTTP requests by route template and status class.",
-        )
+        self.request_duration = LoopHistogram(names.REQUEST_DURATION, names.LATENCY_BUCKETS, counter=names.REQUESTS)
         r.register(self.request_duration)
         self.in_flight = 0
-        Gauge("model_service_requests_in_flight", "Requests being served now.", registry=r).set_function(
-            lambda: self.in_flight
-        )
-        self.batch_size = LoopHistogram(
-            "model_service_batch_size", "Rows per model call (adaptive batching).", [], BATCH_BUCKETS
-        )
-        self.model_call = LoopHistogram(
-            "model_service_model_call_duration_seconds", "Duration of one model call.", [], LATENCY_BUCKETS
-        )
+        _instrument(Gauge, names.IN_FLIGHT, r).set_function(lambda: self.in_flight)
+        self.batch_size = LoopHistogram(names.BATCH_SIZE, names.BATCH_BUCKETS)
+        self.model_call = LoopHistogram(names.MODEL_CALL_DURATION, names.LATENCY_BUCKETS)
         r.register(self.batch_size)
         r.register(self.model_call)
-        self.validation_failures = Counter(
-            "model_service_validation_failures", "Requests refused for bad input, by reason.", ["reason"], registry=r
-        )
-        self.model_ready = Gauge("model_service_model_ready", "1 once the model is loaded and validated.", registry=r)
-        self.predictions = Counter(
-            "model_predictions", "Predictions by predicted class.", ["predicted_class"], registry=r
-        )
-        self.confidence = LoopHistogram(
-            "model_prediction_confidence", "Probability of the predicted class.", [], CONFIDENCE_BUCKETS
-        )
+        self.validation_failures = _instrument(Counter, names.VALIDATION_FAILURES, r)
+        self.model_ready = _instrument(Gauge, names.MODEL_READY, r)
+        self.predictions = _instrument(Counter, names.PREDICTIONS, r)
+        self.confidence = LoopHistogram(names.CONFIDENCE, names.CONFIDENCE_BUCKETS)
         r.register(self.confidence)
-        self.feedback = Counter(
-            "model_feedback", "Labelled outcomes from /feedback (correct or incorrect).", ["outcome"], registry=r
-        )
-        self.info = Gauge(
-            "model_info",
-            "Always 1; labels name the served model.",
-            ["model_name", "model_version", "trained_at"],
-            registry=r,
-        )
+        self.feedback = _instrument(Counter, names.FEEDBACK, r)
+        self.info = _instrument(Gauge, names.MODEL_INFO, r)
         self.drift = DriftCollector()
         r.register(self.drift)
         for route in routes:

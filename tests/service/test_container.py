@@ -76,13 +76,25 @@ def image_python(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     )
     check = subprocess.run([str(python), "-m", "pip", "check"], capture_output=True, text=True)
     assert check.returncode == 0, f"the pins are not a complete, consistent set:\n{check.stdout}"
-    app = root / "app"
-    shutil.copytree(
-        REPO / "model_service",
-        app / "model_service",
-        ignore=shutil.ignore_patterns("__pycache__", "Dockerfile", "requirements.txt"),
-    )
-    return python, app
+    return python, copy_app_as_the_dockerfile_does(root / "app")
+
+
+def copy_app_as_the_dockerfile_does(app: Path) -> Path:
+    """/opt/app of the image: what the build stage's COPY lines take from the repository, less what
+    its RUN line removes."""
+    copies = re.findall(r"^COPY (?!--from)(.+) /opt/app/(\S*)$", DOCKERFILE, re.M)
+    assert copies, "the Dockerfile copies nothing into /opt/app"
+    for sources, target in copies:
+        for source in sources.split():
+            origin = REPO / source
+            if origin.is_dir():
+                shutil.copytree(
+                    origin, app / target, ignore=shutil.ignore_patterns("__pycache__", "Dockerfile", "requirements.txt")
+                )
+            else:
+                (app / target).mkdir(parents=True, exist_ok=True)
+                shutil.copy(origin, app / target / origin.name)
+    return app
 
 
 def test_the_image_environment_serves_and_passes_its_healthcheck(

@@ -1,0 +1,354 @@
+"""The model service's recording and alerting rules, built from the metric catalogue and the SLOs.
+
+`rule_groups()` is a plain Prometheus rule file as data: `python -m monitoring` writes it into the
+chart (which templates it into a PrometheusRule), promtool tests it as it is (tests/monitoring/),
+and every alert links a section of docs/runbooks.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitoring import names, slo
+from monitoring.slo import INFERENCE_ROUTES, BurnWindow, Slo
+
+RUNBOOK_URL = "https://github.com/mlops-platform/mlops-platform/blob/main/docs/runbooks.md"
+BY_JOB = "namespace, job"
+# Drift and accuracy alerts wait for this much evidence in their window.
+MIN_ROWS_FOR_DRIFT = 200
+MIN_LABELS_FOR_ACCURACY = 50
+# PSI: above WARNING the distribution drifts, above CRITICAL it has shifted.
+PSI_WARNING = 0.1
+PSI_CRITICAL = 0.25
+# Released models reach 90% or more; below this the model is failing in production.
+ACCURACY_FLOOR = 0.85
+# Empty bins would make PSI infinite: shares are floored at this.
+SHARE_FLOOR = "0.0001"
+
+Rule = dict[str, Any]
+
+# Recording rules that alerts and dashboards read.
+FEATURE_ROWS = "job_feature:model_feature_rows:increase1h"
+FEATURE_LIVE_SHARE = "job_feature_bin:model_feature_live_share:ratio_1h"
+FEATURE_PSI = "job_feature:model_feature_psi:1h"
+FEATURE_KS = "job_feature:model_feature_ks:1h"
+PREDICTIONS_1H = "job:model_predictions:increase1h"
+PREDICTION_SHARE = "job_class:model_prediction_share:ratio_1h"
+PREDICTION_PSI = "job:model_prediction_psi:1h"
+FEEDBACK_1H = "job:model_feedback:increase1h"
+ACCURACY = "job:model_accuracy:ratio_1h"
+
+
+def slo_ratio(objective: Slo, window: str) -> str:
+    """The recorded share of bad requests for `objective` over `window`."""
+    return f"job:{objective.name}:ratio_rate{window}"
+
+
+def _error_ratio(window: str) -> str:
+    requests = names.REQUESTS.series
+    return (
+        f'sum by ({BY_JOB}) (rate({requests}{{status_class="5xx"}}[{window}]))\n'
+        "/\n"
+        f"sum by ({BY_JOB}) (rate({requests}[{window}]))"
+    )
+
+
+def _slow_ratio(window: str) -> str:
+    latency = names.REQUEST_DURATION
+    threshold = f"{slo.LATENCY_THRESHOLD_SECONDS:g}"
+    return (
+        "1 - (\n"
+        f'  sum by ({BY_JOB}) (rate({latency.bucket}{{{INFERENCE_ROUTES}, le="{threshold}"}}[{window}]))\n'
+        "  /\n"
+        f"  sum by ({BY_JOB}) (rate({latency.count}{{{INFERENCE_ROUTES}}}[{window}]))\n"
+        ")"
+    )
+
+
+def _psi(share: str, reference: str, keys: str, join: str) -> str:
+    """Population stability index: sum over bins of (live - reference) * ln(live / reference)."""
+    live = f"clamp_min({share}, {SHARE_FLOOR})"
+    expected = f"clamp_min(max by ({join}) ({reference}), {SHARE_FLOOR})"
+    return (
+        f"sum by ({keys}) (\n"
+        "  (\n"
+        f"    {live}\n"
+        f"    - on ({join})\n"
+        f"    {expected}\n"
+        "  )\n"
+        "  *\n"
+        "  ln(\n"
+        f"    {live}\n"
+        f"    / on ({join})\n"
+        f"    {expected}\n"
+        "  )\n"
+        ")"
+    )
+
+
+def recording_rules() -> list[Rule]:
+    rules: list[Rule] = []
+    for objective, expr in ((slo.AVAILABILITY, _error_ratio), (slo.LATENCY, _slow_ratio)):
+        rules += [{"record": slo_ratio(objective, window), "expr": expr(window)} for window in slo.WINDOWS]
+    rules.append(
+        {
+            "record": "job:model_service_requests:rate5m",
+            "expr": f"sum by ({BY_JOB}) (rate({names.REQUESTS.series}[5m]))",
+        }
+    )
+    for quantile in (0.5, 0.95, 0.99):
+        rules.append(
+            {
+                "record": f"job_route:{names.REQUEST_DURATION.name}:p{round(quantile * 100)}_5m",
+                "expr": f"histogram_quantile({quantile:g}, sum by ({BY_JOB}, route, le) "
+                f"(rate({names.REQUEST_DURATION.bucket}[5m])))",
+            }
+        )
+    feature_keys = f"{BY_JOB}, feature"
+    bins = names.FEATURE_BIN.series
+    rules += [
+        {
+            "record": FEATURE_ROWS,
+            "expr": f"sum by ({feature_keys}) (increase({bins}[1h]))",
+        },
+        {
+            "record": FEATURE_LIVE_SHARE,
+            "expr": f"sum by ({feature_keys}, bin) (increase({bins}[1h]))\n/ ignoring (bin) group_left\n{FEATURE_ROWS}",
+        },
+        {
+            "record": FEATURE_PSI,
+            "expr": _psi(
+                FEATURE_LIVE_SHARE,
+                names.FEATURE_REFERENCE_SHARE.series,
+                feature_keys,
+                f"{feature_keys}, bin",
+            ),
+        },
+        {
+            "record": FEATURE_KS,
+            "expr": f"max by ({feature_keys}) (\n"
+            "  abs(\n"
+            f"    sum by ({feature_keys}, le) (increase({names.FEATURE_VALUE.bucket}[1h]))\n"
+            "    / ignoring (le) group_left\n"
+            f"    sum by ({feature_keys}) (increase({names.FEATURE_VALUE.count}[1h]))\n"
+            f"    - on ({feature_keys}, le)\n"
+            f"    max by ({feature_keys}, le) ({names.FEATURE_REFERENCE_CDF.series})\n"
+            "  )\n"
+            ")",
+        },
+    ]
+    predictions = names.PREDICTIONS.series
+    class_keys = f"{BY_JOB}, predicted_class"
+    feedback = names.FEEDBACK.series
+    rules += [
+        {"record": PREDICTIONS_1H, "expr": f"sum by ({BY_JOB}) (increase({predictions}[1h]))"},
+        {
+            "record": PREDICTION_SHARE,
+            "expr": f"sum by ({class_keys}) (increase({predictions}[1h]))\n"
+            "/ ignoring (predicted_class) group_left\n"
+            f"{PREDICTIONS_1H}",
+        },
+        {
+            "record": PREDICTION_PSI,
+            "expr": _psi(
+                PREDICTION_SHARE,
+                names.PREDICTION_REFERENCE_SHARE.series,
+                BY_JOB,
+                class_keys,
+            ),
+        },
+        {"record": FEEDBACK_1H, "expr": f"sum by ({BY_JOB}) (increase({feedback}[1h]))"},
+        {
+            "record": ACCURACY,
+            "expr": f'sum by ({BY_JOB}) (increase({feedback}{{outcome="correct"}}[1h]))\n/\n{FEEDBACK_1H}',
+        },
+    ]
+    return rules
+
+
+def _alert(  # noqa: PLR0917 (one alert reads best as its fields in order)
+    name: str,
+    expr: str,
+    duration: str,
+    severity: str,
+    summary: str,
+    description: str,
+    runbook: str | None = None,
+) -> Rule:
+    return {
+        "alert": name,
+        "expr": expr,
+        "for": duration,
+        "labels": {"severity": severity},
+        "annotations": {
+            "summary": summary,
+            "description": description,
+            "runbook_url": f"{RUNBOOK_URL}#{runbook or name.lower()}",
+        },
+    }
+
+
+def _burn(objective: Slo, windows: tuple[BurnWindow, ...]) -> str:
+    """Both windows of each pair above the burn rate; any pair fires."""
+    budget = f"{objective.budget:g}"
+    pairs = [
+        "(\n"
+        f"  {slo_ratio(objective, window.short)} > ({window.factor:g} * {budget})\n"
+        "  and\n"
+        f"  {slo_ratio(objective, window.long)} > ({window.factor:g} * {budget})\n"
+        ")"
+        for window in windows
+    ]
+    return "\nor\n".join(pairs)
+
+
+def _with_evidence(condition: str, keys: str, evidence: str) -> str:
+    return f"{condition}\nand on ({keys})\n{evidence}"
+
+
+def alerting_rules() -> list[Rule]:
+    job = "{{ $labels.job }}"
+    value_percent = "{{ $value | humanizePercentage }}"
+    psi_value = '{{ $value | printf "%.2f" }}'
+    requests = names.REQUESTS.series
+    return [
+        _alert(
+            "ModelServiceAvailabilityBurnRateCritical",
+            _burn(slo.AVAILABILITY, slo.PAGE),
+            "2m",
+            "critical",
+            f"{job} is burning its availability error budget fast",
+            f"5xx ratio {value_percent} is at 6x-14.4x the rate that spends the 99.9% availability budget in 30 days.",
+        ),
+        _alert(
+            "ModelServiceAvailabilityBurnRateWarning",
+            _burn(slo.AVAILABILITY, slo.TICKET),
+            "1h",
+            "warning",
+            f"{job} is slowly burning its availability error budget",
+            f"5xx ratio {value_percent} over hours to days will spend the 99.9% budget before the month ends.",
+        ),
+        _alert(
+            "ModelServiceLatencyBurnRateCritical",
+            _burn(slo.LATENCY, slo.PAGE),
+            "2m",
+            "critical",
+            f"{job} answers too many inference requests slower than 100 ms",
+            f"{value_percent} of inference requests take over 100 ms; the SLO allows 1%.",
+        ),
+        _alert(
+            "ModelServiceLatencyBurnRateWarning",
+            _burn(slo.LATENCY, slo.TICKET),
+            "1h",
+            "warning",
+            f"{job} latency SLO budget is being spent",
+            f"{value_percent} of inference requests over 100 ms across hours to days.",
+        ),
+        _alert(
+            "ModelFeatureDriftWarning",
+            _with_evidence(
+                f"{FEATURE_PSI} > {PSI_WARNING:g}",
+                f"{BY_JOB}, feature",
+                f"{FEATURE_ROWS} >= {MIN_ROWS_FOR_DRIFT}",
+            ),
+            "15m",
+            "warning",
+            f"Feature {{{{ $labels.feature }}}} drifts from the training data (PSI {psi_value})",
+            "The population stability index of {{ $labels.feature }} over the last hour is above 0.1: live inputs "
+            "differ from the training distribution.",
+            runbook="modelfeaturedrift",
+        ),
+        _alert(
+            "ModelFeatureDriftCritical",
+            _with_evidence(
+                f"{FEATURE_PSI} > {PSI_CRITICAL:g}",
+                f"{BY_JOB}, feature",
+                f"{FEATURE_ROWS} >= {MIN_ROWS_FOR_DRIFT}",
+            ),
+            "15m",
+            "critical",
+            f"Feature {{{{ $labels.feature }}}} has shifted away from the training data (PSI {psi_value})",
+            "PSI above 0.25 over the last hour: predictions on these inputs are not covered by what the model was "
+            "trained and evaluated on.",
+            runbook="modelfeaturedrift",
+        ),
+        _alert(
+            "ModelPredictionDistributionShift",
+            _with_evidence(
+                f"{PREDICTION_PSI} > {PSI_CRITICAL:g}",
+                BY_JOB,
+                f"{PREDICTIONS_1H} >= {MIN_ROWS_FOR_DRIFT}",
+            ),
+            "30m",
+            "warning",
+            f"{job} predicts classes in proportions unlike training (PSI {psi_value})",
+            "The share of predicted classes over the last hour differs from the predictions on the training rows.",
+        ),
+        _alert(
+            "ModelAccuracyDrop",
+            _with_evidence(
+                f"{ACCURACY} < {ACCURACY_FLOOR:g}",
+                BY_JOB,
+                f"{FEEDBACK_1H} >= {MIN_LABELS_FOR_ACCURACY}",
+            ),
+            "30m",
+            "critical",
+            f"{job} accuracy on labelled feedback is {value_percent}",
+            "Accuracy from /feedback labels over the last hour is below 85% (the model was released at 90% or more).",
+        ),
+        _alert(
+            "ModelServiceNoTraffic",
+            f"sum by ({BY_JOB}) (rate({requests}{{{INFERENCE_ROUTES}}}[15m])) == 0",
+            "30m",
+            "warning",
+            f"{job} has served no inference request for 30 minutes",
+            "The service is up but nothing reaches its inference routes: check the clients, the Service and the "
+            "NetworkPolicy.",
+        ),
+        _alert(
+            "ModelServiceTargetDown",
+            'up{job=~".*model-service.*"} == 0',
+            "5m",
+            "critical",
+            "Prometheus cannot scrape {{ $labels.instance }} of {{ $labels.job }}",
+            "The scrape target has been down for 5 minutes: the pod is gone, crashing, or unreachable.",
+        ),
+        _alert(
+            "ModelNotReady",
+            f"{names.MODEL_READY.series} == 0",
+            "5m",
+            "critical",
+            "{{ $labels.instance }} has no model loaded",
+            "The server is running but its model did not load or failed validation; it is not ready and takes no "
+            "traffic. GET /v2/health/ready says why.",
+        ),
+        _alert(
+            "ModelServiceValidationErrorSurge",
+            f"sum by ({BY_JOB}) (rate({names.VALIDATION_FAILURES.series}[5m]))\n"
+            "/\n"
+            f"sum by ({BY_JOB}) (rate({requests}[5m])) > 0.2\n"
+            f"and on ({BY_JOB})\n"
+            f"sum by ({BY_JOB}) (rate({requests}[5m])) > 0.1",
+            "10m",
+            "warning",
+            f"{value_percent} of requests to {job} are refused as bad input",
+            f"A client is sending malformed requests (see {names.VALIDATION_FAILURES.series} by reason).",
+        ),
+        _alert(
+            "ModelServicePodRestarts",
+            'increase(kube_pod_container_status_restarts_total{container="model-service"}[1h]) > 3',
+            "5m",
+            "warning",
+            '{{ $labels.pod }} restarted {{ $value | printf "%.0f" }} times in an hour',
+            "The model-service container keeps restarting: look at its last logs and its events.",
+        ),
+    ]
+
+
+def rule_groups() -> dict[str, Any]:
+    return {
+        "groups": [
+            {"name": "model-service.recording", "rules": recording_rules()},
+            {"name": "model-service.alerts", "rules": alerting_rules()},
+        ]
+    }
