@@ -161,6 +161,37 @@ class Network(pulumi.ComponentResource):
             private_subnets.append(private)
             private_route_tables.append(route_table)
 
+        self._endpoints(
+            name, vpc, args, private_route_tables=private_route_tables, private_subnets=private_subnets, child=child
+        )
+
+        if args.spec.flow_logs:
+            self._flow_logs(name, vpc, args, child)
+
+        self.vpc_id = vpc.id
+        self.public_subnet_ids = pulumi.Output.all(*[subnet.id for subnet in public_subnets])
+        self.private_subnet_ids = pulumi.Output.all(*[subnet.id for subnet in private_subnets])
+        self.register_outputs(
+            {
+                "vpcId": self.vpc_id,
+                "publicSubnetIds": self.public_subnet_ids,
+                "privateSubnetIds": self.private_subnet_ids,
+            }
+        )
+
+    @staticmethod
+    def _endpoints(
+        name: str,
+        vpc: aws.ec2.Vpc,
+        args: NetworkArgs,
+        *,
+        private_route_tables: list[aws.ec2.RouteTable],
+        private_subnets: list[aws.ec2.Subnet],
+        child: pulumi.ResourceOptions,
+    ) -> None:
+        """S3 through a gateway endpoint, ECR through interface endpoints: image pulls and model
+        downloads stay inside the VPC, off the NAT gateway."""
+        prefix = args.name_prefix
         aws.ec2.VpcEndpoint(
             f"{name}-s3",
             vpc_id=vpc.id,
@@ -198,20 +229,6 @@ class Network(pulumi.ComponentResource):
                 tags={"Name": f"{prefix}-{service}"},
                 opts=child,
             )
-
-        if args.spec.flow_logs:
-            self._flow_logs(name, vpc, args, child)
-
-        self.vpc_id = vpc.id
-        self.public_subnet_ids = pulumi.Output.all(*[subnet.id for subnet in public_subnets])
-        self.private_subnet_ids = pulumi.Output.all(*[subnet.id for subnet in private_subnets])
-        self.register_outputs(
-            {
-                "vpcId": self.vpc_id,
-                "publicSubnetIds": self.public_subnet_ids,
-                "privateSubnetIds": self.private_subnet_ids,
-            }
-        )
 
     @staticmethod
     def _flow_logs(name: str, vpc: aws.ec2.Vpc, args: NetworkArgs, child: pulumi.ResourceOptions) -> None:

@@ -27,6 +27,11 @@ SHARE_FLOOR = "0.0001"
 
 Rule = dict[str, Any]
 
+# Alertmanager templates the annotations use.
+JOB = "{{ $labels.job }}"
+VALUE_PERCENT = "{{ $value | humanizePercentage }}"
+PSI_VALUE = '{{ $value | printf "%.2f" }}'
+
 # Recording rules that alerts and dashboards read.
 FEATURE_ROWS = "job_feature:model_feature_rows:increase1h"
 FEATURE_LIVE_SHARE = "job_feature_bin:model_feature_live_share:ratio_1h"
@@ -206,44 +211,47 @@ def _with_evidence(condition: str, keys: str, evidence: str) -> str:
     return f"{condition}\nand on ({keys})\n{evidence}"
 
 
-def alerting_rules() -> list[Rule]:
-    job = "{{ $labels.job }}"
-    value_percent = "{{ $value | humanizePercentage }}"
-    psi_value = '{{ $value | printf "%.2f" }}'
-    requests = names.REQUESTS.series
+def _slo_alerts() -> list[Rule]:
+    """Multi-window, multi-burn-rate alerts on both SLOs."""
     return [
         _alert(
             "ModelServiceAvailabilityBurnRateCritical",
             _burn(slo.AVAILABILITY, slo.PAGE),
             "2m",
             "critical",
-            f"{job} is burning its availability error budget fast",
-            f"5xx ratio {value_percent} is at 6x-14.4x the rate that spends the 99.9% availability budget in 30 days.",
+            f"{JOB} is burning its availability error budget fast",
+            f"5xx ratio {VALUE_PERCENT} is at 6x-14.4x the rate that spends the 99.9% availability budget in 30 days.",
         ),
         _alert(
             "ModelServiceAvailabilityBurnRateWarning",
             _burn(slo.AVAILABILITY, slo.TICKET),
             "1h",
             "warning",
-            f"{job} is slowly burning its availability error budget",
-            f"5xx ratio {value_percent} over hours to days will spend the 99.9% budget before the month ends.",
+            f"{JOB} is slowly burning its availability error budget",
+            f"5xx ratio {VALUE_PERCENT} over hours to days will spend the 99.9% budget before the month ends.",
         ),
         _alert(
             "ModelServiceLatencyBurnRateCritical",
             _burn(slo.LATENCY, slo.PAGE),
             "2m",
             "critical",
-            f"{job} answers too many inference requests slower than 100 ms",
-            f"{value_percent} of inference requests take over 100 ms; the SLO allows 1%.",
+            f"{JOB} answers too many inference requests slower than 100 ms",
+            f"{VALUE_PERCENT} of inference requests take over 100 ms; the SLO allows 1%.",
         ),
         _alert(
             "ModelServiceLatencyBurnRateWarning",
             _burn(slo.LATENCY, slo.TICKET),
             "1h",
             "warning",
-            f"{job} latency SLO budget is being spent",
-            f"{value_percent} of inference requests over 100 ms across hours to days.",
+            f"{JOB} latency SLO budget is being spent",
+            f"{VALUE_PERCENT} of inference requests over 100 ms across hours to days.",
         ),
+    ]
+
+
+def _model_alerts() -> list[Rule]:
+    """Drift of inputs and predictions, and accuracy from labels."""
+    return [
         _alert(
             "ModelFeatureDriftWarning",
             _with_evidence(
@@ -253,7 +261,7 @@ def alerting_rules() -> list[Rule]:
             ),
             "15m",
             "warning",
-            f"Feature {{{{ $labels.feature }}}} drifts from the training data (PSI {psi_value})",
+            f"Feature {{{{ $labels.feature }}}} drifts from the training data (PSI {PSI_VALUE})",
             "The population stability index of {{ $labels.feature }} over the last hour is above 0.1: live inputs "
             "differ from the training distribution.",
             runbook="modelfeaturedrift",
@@ -267,7 +275,7 @@ def alerting_rules() -> list[Rule]:
             ),
             "15m",
             "critical",
-            f"Feature {{{{ $labels.feature }}}} has shifted away from the training data (PSI {psi_value})",
+            f"Feature {{{{ $labels.feature }}}} has shifted away from the training data (PSI {PSI_VALUE})",
             "PSI above 0.25 over the last hour: predictions on these inputs are not covered by what the model was "
             "trained and evaluated on.",
             runbook="modelfeaturedrift",
@@ -281,7 +289,7 @@ def alerting_rules() -> list[Rule]:
             ),
             "30m",
             "warning",
-            f"{job} predicts classes in proportions unlike training (PSI {psi_value})",
+            f"{JOB} predicts classes in proportions unlike training (PSI {PSI_VALUE})",
             "The share of predicted classes over the last hour differs from the predictions on the training rows.",
         ),
         _alert(
@@ -293,15 +301,22 @@ def alerting_rules() -> list[Rule]:
             ),
             "30m",
             "critical",
-            f"{job} accuracy on labelled feedback is {value_percent}",
+            f"{JOB} accuracy on labelled feedback is {VALUE_PERCENT}",
             "Accuracy from /feedback labels over the last hour is below 85% (the model was released at 90% or more).",
         ),
+    ]
+
+
+def _service_alerts() -> list[Rule]:
+    """The service itself: traffic, scrapes, readiness, bad input, restarts."""
+    requests = names.REQUESTS.series
+    return [
         _alert(
             "ModelServiceNoTraffic",
             f"sum by ({BY_JOB}) (rate({requests}{{{INFERENCE_ROUTES}}}[15m])) == 0",
             "30m",
             "warning",
-            f"{job} has served no inference request for 30 minutes",
+            f"{JOB} has served no inference request for 30 minutes",
             "The service is up but nothing reaches its inference routes: check the clients, the Service and the "
             "NetworkPolicy.",
         ),
@@ -331,7 +346,7 @@ def alerting_rules() -> list[Rule]:
             f"sum by ({BY_JOB}) (rate({requests}[5m])) > 0.1",
             "10m",
             "warning",
-            f"{value_percent} of requests to {job} are refused as bad input",
+            f"{VALUE_PERCENT} of requests to {JOB} are refused as bad input",
             f"A client is sending malformed requests (see {names.VALIDATION_FAILURES.series} by reason).",
         ),
         _alert(
@@ -343,6 +358,10 @@ def alerting_rules() -> list[Rule]:
             "The model-service container keeps restarting: look at its last logs and its events.",
         ),
     ]
+
+
+def alerting_rules() -> list[Rule]:
+    return [*_slo_alerts(), *_model_alerts(), *_service_alerts()]
 
 
 def rule_groups() -> dict[str, Any]:
