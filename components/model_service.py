@@ -12,6 +12,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components.artifact_store import ModelArtifact
+from components.helm import project_path
 from components.iam import ServiceAccountRoles, policy_document
 
 CHART = Path(__file__).resolve().parent.parent / "charts" / "model-service"
@@ -95,7 +96,7 @@ class ModelService(pulumi.ComponentResource):
             f"{name}-release",
             name="model-service",
             namespace=args.namespace,
-            chart=str(CHART),
+            chart=project_path(CHART),
             values=values,
             timeout=600,
             # Without a model source no pod can become ready: do not hold `pulumi up` for it

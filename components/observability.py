@@ -1,10 +1,7 @@
-"""Observability: kube-prometheus-stack, Loki and Grafana Alloy in the `monitoring` namespace.
-
-Every chart is installed with `helm.v3.Release`, not `helm.v4.Chart`: kube-prometheus-stack ships
-its CRDs in `crds/` and runs admission-webhook Jobs as Helm hooks, and Loki uses hooks too; a
-Release runs Helm's own install (CRDs first, hooks in order) and is one resource to depend on, so
-everything that needs the CRDs (the model service's ServiceMonitor and PrometheusRule) simply
-depends on the kube-prometheus-stack Release.
+"""Observability: kube-prometheus-stack, Loki and Grafana Alloy in the `monitoring` namespace,
+from the vendored charts (components/helm.py). Everything that needs the Prometheus operator's
+CRDs (the model service's ServiceMonitor and PrometheusRule) depends on the kube-prometheus-stack
+release.
 
 Credentials never enter Helm values: the Grafana admin password and the Alertmanager
 configuration (which holds the receivers' webhook URLs and SMTP password) are Kubernetes Secrets
@@ -25,23 +22,9 @@ import pulumi_random as random
 import yaml
 
 from components.artifact_store import StoredBucket
+from components.helm import vendored_release
 from components.iam import ServiceAccountRoles, policy_document
-
-
-@dataclass(frozen=True)
-class ChartSource:
-    chart: str
-    version: str
-    repository: str
-
-
-# Pinned versions from the charts' official repositories.
-KUBE_PROMETHEUS_STACK = ChartSource(
-    "kube-prometheus-stack", "88.6.5", "https://prometheus-community.github.io/helm-charts"
-)
-# The OSS Loki chart is maintained by the Grafana community repository since 2026-03.
-LOKI = ChartSource("loki", "6.56.1", "https://grafana-community.github.io/helm-charts")
-ALLOY = ChartSource("alloy", "1.11.1", "https://grafana.github.io/helm-charts")
+from components.vendored_charts import ALLOY, KUBE_PROMETHEUS_STACK, LOKI
 
 # Dashboards over the CloudWatch datasource (built by `python -m monitoring`); shipped
 # only where there is AWS.
@@ -97,6 +80,9 @@ class ObservabilitySpec:
     prometheus_storage_gi: int
     loki_retention_hours: int
     loki_scalable: bool
+    # Memory of Loki's chunks and results caches in MB; 0 turns a cache off.
+    loki_chunks_cache_mb: int
+    loki_results_cache_mb: int
     # A Pulumi secret; None lets the component generate one.
     grafana_admin_password: pulumi.Output[str] | None = None
 
@@ -234,42 +220,30 @@ class Observability(pulumi.ComponentResource):
                     opts=in_namespace,
                 )
 
-        self.prometheus_stack = self._release(
+        self.prometheus_stack = vendored_release(
             name,
             KUBE_PROMETHEUS_STACK,
-            args.namespace,
-            self._prometheus_stack_values(args, grafana_role_arn),
+            namespace=args.namespace,
+            values=self._prometheus_stack_values(args, grafana_role_arn),
+            parent=self,
             depends_on=[namespace],
         )
-        loki = self._release(
-            name, LOKI, args.namespace, loki_values(args, loki_role_arn), depends_on=[self.prometheus_stack]
+        loki = vendored_release(
+            name,
+            LOKI,
+            namespace=args.namespace,
+            values=loki_values(args, loki_role_arn),
+            parent=self,
+            depends_on=[self.prometheus_stack],
         )
         self.loki_url = f"http://loki-gateway.{args.namespace}.svc.cluster.local"
-        self._release(name, ALLOY, args.namespace, alloy_values(self.loki_url), depends_on=[loki])
+        vendored_release(
+            name, ALLOY, namespace=args.namespace, values=alloy_values(self.loki_url), parent=self, depends_on=[loki]
+        )
         self.grafana_service = "kube-prometheus-stack-grafana"
         self.prometheus_service = "kube-prometheus-stack-prometheus"
         self.alertmanager_service = "kube-prometheus-stack-alertmanager"
         self.register_outputs({"namespace": args.namespace, "grafanaService": self.grafana_service})
-
-    def _release(
-        self,
-        name: str,
-        source: ChartSource,
-        namespace: str,
-        values: dict[str, Any],
-        depends_on: Sequence[pulumi.Resource],
-    ) -> k8s.helm.v3.Release:
-        return k8s.helm.v3.Release(
-            f"{name}-{source.chart}",
-            name=source.chart,
-            namespace=namespace,
-            chart=source.chart,
-            version=source.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=source.repository),
-            values=values,
-            timeout=900,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
-        )
 
     def _loki_role(self, name: str, integration: AwsIntegration, namespace: str) -> aws.iam.Role:
         """Loki may read and write its own bucket and nothing else."""
@@ -418,7 +392,15 @@ def loki_values(args: ObservabilityArgs, role_arn: pulumi.Output[str] | None) ->
         "compactor": {"retention_enabled": True, "delete_request_store": "s3" if args.aws else "filesystem"},
         "commonConfig": {"replication_factor": 3 if args.spec.loki_scalable else 1},
     }
-    values: dict[str, Any] = {"loki": loki, "serviceAccount": {"name": LOKI_SERVICE_ACCOUNT}}
+    values: dict[str, Any] = {
+        "loki": loki,
+        "serviceAccount": {"name": LOKI_SERVICE_ACCOUNT},
+        # The chart's test pod and canary are for the chart's own CI; the test's default address
+        # names a template the chart does not define, so rendering it fails the install.
+        "test": {"enabled": False},
+        "lokiCanary": {"enabled": False},
+        **_cache_values(args.spec),
+    }
     if args.aws is not None:
         bucket = args.aws.logs_bucket.name
         loki["storage"] = {
@@ -440,13 +422,22 @@ def loki_values(args: ObservabilityArgs, role_arn: pulumi.Output[str] | None) ->
         )
     else:
         values.update(
-            deploymentMode="SingleBinary",
+            deploymentMode="Monolithic",
             singleBinary={"replicas": 1},
             backend={"replicas": 0},
             read={"replicas": 0},
             write={"replicas": 0},
         )
     return values
+
+
+def _cache_values(spec: ObservabilitySpec) -> dict[str, Any]:
+    """Loki's memcached caches, sized per stack; 0 turns one off. The chart requests 1.2 times
+    `allocatedMemory` for each cache pod, so its default (8 GiB for chunks) fits no small node."""
+    caches: dict[str, Any] = {}
+    for key, megabytes in (("chunksCache", spec.loki_chunks_cache_mb), ("resultsCache", spec.loki_results_cache_mb)):
+        caches[key] = {"enabled": megabytes > 0, "allocatedMemory": max(megabytes, 64)}
+    return caches
 
 
 ALLOY_CONFIG = """

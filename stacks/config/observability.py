@@ -17,5 +17,7 @@ def read(reader: Reader) -> ObservabilitySpec:
         prometheus_storage_gi=reader.integer("prometheusStorageGi", minimum=1, maximum=16384),
         loki_retention_hours=reader.integer("lokiRetentionHours", minimum=24),
         loki_scalable=reader.boolean("lokiScalable"),
+        loki_chunks_cache_mb=reader.integer("lokiChunksCacheMb", minimum=0, maximum=65536),
+        loki_results_cache_mb=reader.integer("lokiResultsCacheMb", minimum=0, maximum=65536),
         grafana_admin_password=reader.secret("grafanaAdminPassword"),
     )

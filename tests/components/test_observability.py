@@ -12,7 +12,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from components.observability import ALLOY, KUBE_PROMETHEUS_STACK, LOKI, Receivers, alertmanager_config
+from components.observability import Receivers, alertmanager_config
+from components.vendored_charts import ALLOY, KUBE_PROMETHEUS_STACK, LOKI
 from tests.support.chart_values import write
 from tests.support.pulumi_harness import REPO, StackRun, run_program
 
@@ -39,18 +40,15 @@ def releases(run: StackRun) -> dict[str, dict[str, Any]]:
     return {r.inputs["name"]: r.inputs for r in run.of_type("kubernetes:helm.sh/v3:Release")}
 
 
-def test_charts_come_from_their_official_repositories_at_pinned_versions(run: StackRun) -> None:
+def test_charts_install_from_the_vendored_archives_with_no_repository_on_the_path(run: StackRun) -> None:
     found = releases(run)
-    for source in (KUBE_PROMETHEUS_STACK, LOKI, ALLOY):
-        release = found[source.chart]
-        assert (release["chart"], release["version"], release["repositoryOpts"]["repo"]) == (
-            source.chart,
-            source.version,
-            source.repository,
-        )
+    for chart in (KUBE_PROMETHEUS_STACK, LOKI, ALLOY):
+        release = found[chart.name]
+        assert release["chart"] == f"charts/vendor/{chart.name}-{chart.version}.tgz"
+        assert (REPO / release["chart"]).is_file()
+        assert "repositoryOpts" not in release and "version" not in release
         assert release["namespace"] == "monitoring"
-    assert LOKI.repository == "https://grafana-community.github.io/helm-charts"
-    assert found["model-service"]["chart"] == str(REPO / "charts" / "model-service")
+    assert found["model-service"]["chart"] == "charts/model-service"
 
 
 def test_prometheus_selects_monitors_and_rules_from_every_namespace_and_persists(run: StackRun) -> None:
@@ -139,7 +137,7 @@ def test_loki_stores_in_the_logs_bucket_through_a_role_scoped_to_it(run: StackRu
     assert loki["limits_config"]["allow_structured_metadata"] is True
     stack = run.outputs["stack"]
     assert loki["limits_config"]["retention_period"] == {"local": "48h", "dev": "72h", "prod": "720h"}[stack]
-    assert values["deploymentMode"] == ("SimpleScalable" if stack == "prod" else "SingleBinary")
+    assert values["deploymentMode"] == ("SimpleScalable" if stack == "prod" else "Monolithic")
     if not run.outputs["awsEnabled"]:
         assert loki["storage"] == {"type": "filesystem"}
         return
@@ -212,4 +210,7 @@ def test_values_are_written_out_for_rendering_against_the_real_charts(tmp_path: 
         "model-service.yaml",
     }
     header, body = (tmp_path / "dev" / "kube-prometheus-stack.yaml").read_text().split("\n", 1)
-    assert "88.6.5" in header and yaml.safe_load(body)["grafana"]["admin"]["existingSecret"] == "grafana-admin"
+    assert (
+        f"kube-prometheus-stack-{KUBE_PROMETHEUS_STACK.version}.tgz" in header
+        and yaml.safe_load(body)["grafana"]["admin"]["existingSecret"] == "grafana-admin"
+    )

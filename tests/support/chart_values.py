@@ -2,7 +2,7 @@
 charts can render them for real:
 
     python -m tests.support.chart_values --stack dev --out build/chart-values
-    helm template kube-prometheus-stack prometheus-community/kube-prometheus-stack --version 88.6.5 \\
+    helm template kube-prometheus-stack charts/vendor/kube-prometheus-stack-88.5.3.tgz \\
         -f build/chart-values/dev/kube-prometheus-stack.yaml
 
 Values come from running the program under mocks (tests/support/pulumi_harness.py); values that
@@ -21,15 +21,13 @@ from tests.support.pulumi_harness import run_program
 
 
 def release_values(stack: str) -> dict[str, dict[str, Any]]:
-    """Release name -> {chart, version, repository, values} for one stack."""
+    """Release name -> {chart, namespace, values} for one stack (chart: a path in the project)."""
     run = run_program(stack)
     found = {}
     for release in run.of_type("kubernetes:helm.sh/v3:Release"):
         inputs = release.inputs
         found[inputs["name"]] = {
             "chart": inputs["chart"],
-            "version": inputs.get("version"),
-            "repository": (inputs.get("repositoryOpts") or {}).get("repo"),
             "namespace": inputs.get("namespace"),
             "values": inputs.get("values", {}),
         }
@@ -42,10 +40,7 @@ def write(stack: str, out: Path) -> list[Path]:
     written = []
     for name, release in release_values(stack).items():
         path = target / f"{name}.yaml"
-        header = (
-            f"# {release['chart']} {release['version'] or '(this repository)'} from "
-            f"{release['repository'] or 'charts/'}, namespace {release['namespace']}\n"
-        )
+        header = f"# chart {release['chart']}, namespace {release['namespace']}\n"
         path.write_text(header + yaml.safe_dump(release["values"], sort_keys=False))
         written.append(path)
     return written

@@ -1,0 +1,106 @@
+"""A stack's whole cluster, rendered offline: every Helm release the program installs, rendered
+from its chart (the vendored upstream archives and this repo's chart) with the exact values the
+program builds, plus every Kubernetes object the program creates directly. The result is the list
+of manifests a cluster would receive, each tagged with where it came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import helm_python as helm
+import yaml
+
+from tests.support.pulumi_harness import REPO, StackRun, run_program
+
+# The Kubernetes version Helm renders for: each stack's kubernetesVersion (Pulumi.yaml's default).
+KUBERNETES_VERSION = "1.33.0"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    source: str  # release name, or "pulumi" for objects the program creates itself
+    doc: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return self.doc["kind"]
+
+    @property
+    def name(self) -> str:
+        return self.doc["metadata"]["name"]
+
+    @property
+    def namespace(self) -> str | None:
+        return self.doc["metadata"].get("namespace")
+
+
+@dataclass
+class Cluster:
+    stack: str
+    run: StackRun
+    manifests: list[Manifest] = field(default_factory=list)
+    # Release name -> its CRDs (from the charts' crds/ folders), installed before its templates.
+    crds: list[Manifest] = field(default_factory=list)
+
+    def of_kind(self, kind: str) -> list[Manifest]:
+        return [m for m in self.manifests if m.kind == kind]
+
+    def all(self) -> list[Manifest]:
+        return self.crds + self.manifests
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads a bare `=` as the "value" tag; Kubernetes (YAML 1.2) reads a string."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+
+
+def _docs(text: str) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.load_all(text, Loader=_Loader) if isinstance(doc, dict) and doc.get("kind")]
+
+
+def _render_release(inputs: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(templates, crds) of one Release as Helm installs it."""
+    with helm.Chart.load(str(REPO / inputs["chart"])) as chart:
+        rendered = chart.render(
+            inputs.get("values") or {}, name=inputs["name"], namespace=inputs["namespace"], is_install=True
+        )
+        crds = [doc for crd in chart.crds for doc in _docs(crd["data"])]
+    templates = []
+    for path, text in sorted(rendered.items()):
+        if path.endswith((".yaml", ".yml")) and "/tests/" not in path:
+            for doc in _docs(text):
+                doc.setdefault("metadata", {}).setdefault("namespace", inputs["namespace"])
+                templates.append(doc)
+    return templates, crds
+
+
+_API = {"core": "v1"}
+
+
+def _direct_object(type_token: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """A Kubernetes object the program registers itself (kubernetes:<group>/<version>:<Kind>)."""
+    _, group_version, kind = type_token.split(":")
+    group, version = group_version.split("/")
+    api_version = version if group == "core" else f"{group}/{version}"
+    return {"apiVersion": api_version, "kind": kind, **{k: v for k, v in inputs.items() if k != "apiVersion"}}
+
+
+@cache
+def render_stack(stack: str, overrides: tuple[tuple[str, Any], ...] = ()) -> Cluster:
+    run = run_program(stack, overrides=dict(overrides))
+    cluster = Cluster(stack, run)
+    for resource in run.resources:
+        if resource.type == "kubernetes:helm.sh/v3:Release":
+            templates, crds = _render_release(resource.inputs)
+            name = resource.inputs["name"]
+            cluster.manifests += [Manifest(name, doc) for doc in templates]
+            cluster.crds += [Manifest(name, doc) for doc in crds]
+        elif resource.type.startswith("kubernetes:") and not resource.type.startswith("kubernetes:index"):
+            cluster.manifests.append(Manifest("pulumi", _direct_object(resource.type, resource.inputs)))
+    return cluster
