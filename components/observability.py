@@ -463,9 +463,14 @@ discovery.relabel "pods" {
     source_labels = ["__meta_kubernetes_pod_container_name"]
     target_label  = "container"
   }
+  // app: the recommended app.kubernetes.io/name label, or a plain `app` label where a pod has one.
   rule {
-    source_labels = ["__meta_kubernetes_pod_label_app", "__meta_kubernetes_pod_label_app_kubernetes_io_name"]
-    separator     = ""
+    source_labels = ["__meta_kubernetes_pod_label_app_kubernetes_io_name"]
+    target_label  = "app"
+  }
+  rule {
+    source_labels = ["__meta_kubernetes_pod_label_app"]
+    regex         = "(.+)"
     target_label  = "app"
   }
 }

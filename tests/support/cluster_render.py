@@ -80,7 +80,18 @@ def _render_release(inputs: Mapping[str, Any]) -> tuple[list[dict[str, Any]], li
     return templates, crds
 
 
-_API = {"core": "v1"}
+# How the Pulumi SDK marks a secret value in recorded inputs.
+_SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+
+def _unsecret(value: Any) -> Any:
+    if isinstance(value, dict):
+        if _SECRET_SIG in value:
+            return _unsecret(value.get("value"))
+        return {key: _unsecret(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unsecret(item) for item in value]
+    return value
 
 
 def _direct_object(type_token: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -88,7 +99,8 @@ def _direct_object(type_token: str, inputs: Mapping[str, Any]) -> dict[str, Any]
     _, group_version, kind = type_token.split(":")
     group, version = group_version.split("/")
     api_version = version if group == "core" else f"{group}/{version}"
-    return {"apiVersion": api_version, "kind": kind, **{k: v for k, v in inputs.items() if k != "apiVersion"}}
+    body = {key: _unsecret(value) for key, value in inputs.items() if key != "apiVersion"}
+    return {"apiVersion": api_version, "kind": kind, **body}
 
 
 @cache
@@ -97,7 +109,7 @@ def render_stack(stack: str, overrides: tuple[tuple[str, Any], ...] = ()) -> Clu
     cluster = Cluster(stack, run)
     for resource in run.resources:
         if resource.type == "kubernetes:helm.sh/v3:Release":
-            templates, crds = _render_release(resource.inputs)
+            templates, crds = _render_release(_unsecret(resource.inputs))
             name = resource.inputs["name"]
             cluster.manifests += [Manifest(name, doc) for doc in templates]
             cluster.crds += [Manifest(name, doc) for doc in crds]

@@ -1,0 +1,150 @@
+"""What must meet across releases, read from the rendered manifests as a cluster reads them:
+Prometheus selects every monitor and rule; Grafana's sidecar loads every dashboard; every URL a
+datasource or Alloy names is a Service and port that exists; every ServiceAccount an IAM role
+trusts exists with the role's annotation; Loki stores in the program's bucket; and every label a
+LogQL query matches is one Alloy gives the model service's logs."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import urlparse
+
+import yaml
+
+from tests.support.cluster_render import Cluster, Manifest
+from tests.support.pulumi_harness import REPO
+from tests.support.selectors import alloy_relabel, namespace_labels, pod_meta_labels, selects
+
+
+def _labels(manifest: Manifest) -> dict[str, str]:
+    return manifest.doc["metadata"].get("labels") or {}
+
+
+def test_prometheus_selects_every_service_monitor_and_rule(cluster: Cluster) -> None:
+    (prometheus,) = cluster.of_kind("Prometheus")
+    spec = prometheus.doc["spec"]
+    for kind, selector, namespaces in (
+        ("ServiceMonitor", "serviceMonitorSelector", "serviceMonitorNamespaceSelector"),
+        ("PrometheusRule", "ruleSelector", "ruleNamespaceSelector"),
+    ):
+        objects = cluster.of_kind(kind)
+        assert objects
+        for manifest in objects:
+            assert selects(spec.get(selector), _labels(manifest)), f"{kind} {manifest.name} is not selected"
+            assert selects(spec.get(namespaces), namespace_labels(manifest.namespace or "")), manifest.name
+
+
+def test_grafana_loads_every_dashboard(cluster: Cluster) -> None:
+    grafana = next(m for m in cluster.of_kind("Deployment") if m.name.endswith("-grafana"))
+    sidecar = next(
+        c for c in grafana.doc["spec"]["template"]["spec"]["containers"] if c["name"] == "grafana-sc-dashboard"
+    )
+    env = {item["name"]: item.get("value") for item in sidecar["env"]}
+    boards = [m for m in cluster.of_kind("ConfigMap") if any(key.endswith(".json") for key in m.doc.get("data", {}))]
+    assert len(boards) >= 2
+    for board in boards:
+        if board.source == "kube-prometheus-stack":
+            continue
+        assert _labels(board).get(env["LABEL"]) == env["LABEL_VALUE"], board.name
+        assert env["NAMESPACE"] == "ALL" or board.namespace in env["NAMESPACE"].split(","), board.name
+
+
+def _service_ports(cluster: Cluster) -> dict[tuple[str, str], set[int]]:
+    return {
+        (m.name, m.namespace or ""): {port["port"] for port in m.doc["spec"].get("ports", [])}
+        for m in cluster.of_kind("Service")
+    }
+
+
+def _resolve(cluster: Cluster, url: str) -> tuple[str, str, int]:
+    parsed = urlparse(url)
+    host = parsed.hostname or ""
+    service, _, rest = host.partition(".")
+    namespace = rest.split(".", 1)[0]
+    return service, namespace, parsed.port or (443 if parsed.scheme == "https" else 80)
+
+
+def test_every_datasource_url_is_a_service_and_port(cluster: Cluster) -> None:
+    sources = next(m for m in cluster.of_kind("ConfigMap") if m.name.endswith("grafana-datasource"))
+    listed = yaml.safe_load(sources.doc["data"]["datasource.yaml"])["datasources"]
+    services = _service_ports(cluster)
+    urls = [source["url"] for source in listed if source.get("url")]
+    assert len(urls) >= 3
+    for url in urls:
+        service, namespace, port = _resolve(cluster, url)
+        assert port in services.get((service, namespace), set()), f"{url}: no Service {namespace}/{service}:{port}"
+
+
+def _alloy_config(cluster: Cluster) -> str:
+    config = next(m for m in cluster.of_kind("ConfigMap") if m.source == "alloy" and "config.alloy" in m.doc["data"])
+    return config.doc["data"]["config.alloy"]
+
+
+def test_alloy_pushes_to_a_loki_service(cluster: Cluster) -> None:
+    (url,) = re.findall(r'url\s*=\s*"([^"]+/loki/api/v1/push)"', _alloy_config(cluster))
+    service, namespace, port = _resolve(cluster, url)
+    assert port in _service_ports(cluster).get((service, namespace), set()), url
+
+
+def _trusted_service_accounts(cluster: Cluster) -> dict[str, str]:
+    """system:serviceaccount:<ns>:<name> -> the ARN of the role that trusts it."""
+    trusted = {}
+    for role in cluster.run.of_type("aws:iam/role:Role"):
+        for statement in json.loads(role.inputs["assumeRolePolicy"])["Statement"]:
+            for key, value in statement.get("Condition", {}).get("StringEquals", {}).items():
+                if key.endswith(":sub"):
+                    trusted[value] = f"arn:aws:iam::123456789012:role/{role.name}"
+    return trusted
+
+
+def test_every_service_account_an_iam_role_trusts_exists_and_names_the_role(cluster: Cluster) -> None:
+    trusted = _trusted_service_accounts(cluster)
+    if not cluster.run.outputs["awsEnabled"]:
+        assert trusted == {}
+        return
+    accounts = {(m.namespace, m.name): m for m in cluster.of_kind("ServiceAccount")}
+    in_cluster = {
+        subject: arn for subject, arn in trusted.items() if not subject.startswith("system:serviceaccount:kube-system:")
+    }
+    assert in_cluster
+    for subject, arn in in_cluster.items():
+        _, _, namespace, name = subject.split(":")
+        account = accounts.get((namespace, name))
+        assert account is not None, f"no ServiceAccount {namespace}/{name} for role {arn}"
+        annotations = account.doc["metadata"].get("annotations") or {}
+        assert annotations.get("eks.amazonaws.com/role-arn") == arn, subject
+
+
+def test_loki_stores_in_the_programs_logs_bucket(cluster: Cluster) -> None:
+    config = next(m for m in cluster.of_kind("ConfigMap") if m.source == "loki" and m.name == "loki")
+    storage = yaml.safe_load(config.doc["data"]["config.yaml"])["common"]["storage"]
+    if cluster.run.outputs["awsEnabled"]:
+        assert storage["s3"]["bucketnames"] == cluster.run.outputs["logsBucket"]
+    else:
+        assert "filesystem" in storage
+
+
+def _logql_matchers() -> set[tuple[str, str]]:
+    """(label, value) of every equality matcher in the dashboards' and runbooks' LogQL."""
+    texts = [path.read_text() for path in (REPO / "charts" / "model-service" / "files" / "dashboards").glob("*.json")]
+    texts.append((REPO / "docs" / "runbooks.md").read_text())
+    found = set()
+    for text in texts:
+        for selector in re.findall(r'\{((?:\s*\\?"?[a-z_]+\\?"?\s*=~?\s*\\?"[^"\\]*\\?"\s*,?)+)\}', text):
+            for label, value in re.findall(r'([a-z_]+)\s*=\s*\\?"([^"\\$]*)\\?"', selector):
+                found.add((label, value))
+    return found
+
+
+def test_every_logql_label_matcher_meets_a_label_alloy_gives_the_model_service(cluster: Cluster) -> None:
+    deployment = next(m for m in cluster.of_kind("Deployment") if m.name == "model-service")
+    pod_labels: dict[str, Any] = deployment.doc["spec"]["template"]["metadata"]["labels"]
+    labels = alloy_relabel(_alloy_config(cluster), pod_meta_labels(deployment.namespace or "", pod_labels))
+    matchers = {(label, value) for label, value in _logql_matchers() if label in ("app", "namespace", "container")}
+    assert ("app", "model-service") in matchers
+    for label, value in matchers:
+        if label == "namespace" and value != deployment.namespace:
+            continue
+        assert labels.get(label) == value, f'{{{label}="{value}"}} matches nothing: Alloy gives {labels}'
