@@ -34,6 +34,15 @@ GRAFANA_ADMIN_SECRET = "grafana-admin"
 ALERTMANAGER_SECRET = "alertmanager-config"
 LOKI_SERVICE_ACCOUNT = "loki"
 GRAFANA_SERVICE_ACCOUNT = "kube-prometheus-stack-grafana"
+# Components a managed control plane keeps out of reach: EKS exposes no controller-manager,
+# scheduler or etcd endpoints, and kube-proxy serves metrics on 127.0.0.1 only (kind binds all four
+# to 127.0.0.1 too). Scraping them would only page: their ServiceMonitors and rules stay off.
+HIDDEN_COMPONENTS_OFF = {
+    "kubeControllerManager": {"enabled": False},
+    "kubeScheduler": {"enabled": False},
+    "kubeEtcd": {"enabled": False},
+    "kubeProxy": {"enabled": False},
+}
 CLOUDWATCH_READ_ACTIONS = (
     "cloudwatch:DescribeAlarms",
     "cloudwatch:GetMetricData",
@@ -365,6 +374,7 @@ class Observability(pulumi.ComponentResource):
             },
             "nodeExporter": {"enabled": True},
             "kubeStateMetrics": {"enabled": True},
+            **HIDDEN_COMPONENTS_OFF,
         }
 
 
