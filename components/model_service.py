@@ -11,6 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from components import network_policies
 from components.artifact_store import ModelArtifact
 from components.helm import project_path
 from components.iam import ServiceAccountRoles, policy_document
@@ -75,6 +76,13 @@ class ModelService(pulumi.ComponentResource):
         super().__init__("mlops:workload:ModelService", name, None, opts)
         namespace = k8s.core.v1.Namespace(
             f"{name}-ns", metadata={"name": args.namespace}, opts=pulumi.ResourceOptions(parent=self)
+        )
+        network_policies.apply(
+            f"{name}-policy",
+            args.namespace,
+            network_policies.baseline(args.namespace),
+            parent=self,
+            depends_on=[namespace],
         )
         values = profile_values(args.spec.profile)
         values["image"] = {**values.get("image", {}), "repository": args.image_repository, "tag": args.spec.image_tag}

@@ -21,6 +21,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import yaml
 
+from components import network_policies
 from components.artifact_store import StoredBucket
 from components.helm import vendored_release
 from components.iam import ServiceAccountRoles, policy_document
@@ -181,6 +182,13 @@ class Observability(pulumi.ComponentResource):
         self.namespace = args.namespace
         namespace = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": args.namespace}, opts=child)
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+        network_policies.apply(
+            f"{name}-policy",
+            args.namespace,
+            network_policies.monitoring(args.namespace),
+            parent=self,
+            depends_on=[namespace],
+        )
 
         if args.spec.grafana_admin_password is not None:
             password = args.spec.grafana_admin_password

@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 
 from components.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.cluster import Cluster, ClusterArgs
+from components.cluster_services import ClusterServices, ClusterServicesArgs
 from components.inference_api import Capture, InferenceApi, InferenceApiArgs
 from components.model_service import ModelAccess, ModelService, ModelServiceArgs
 from components.network import Network, NetworkArgs
@@ -185,6 +186,7 @@ def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any
     else:
         providers = {"kubernetes": k8s.Provider("kubernetes", context=config.kube_context)}
     on_cluster = pulumi.ResourceOptions(providers=providers)
+    ClusterServices("cluster-services", ClusterServicesArgs(local_cluster=core is None), opts=on_cluster)
 
     observability = Observability(
         "observability",

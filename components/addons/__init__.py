@@ -1,19 +1,21 @@
-"""EKS add-ons, one module each, and the registry of what a cluster installs and when.
+"""Cluster add-ons, one module each, and the registry of what a cluster installs and when.
 
-Each add-on module offers `install(cluster, depends_on)`, creating its resources as children of
-the Cluster component (so their URNs stay where they were when they lived inline). The phases
+Each EKS-managed add-on module offers `install(cluster, depends_on)`, creating its resources as
+children of the Cluster component (so their URNs stay where they were when they lived inline). The phases
 follow what nodes need: the CNI and kube-proxy before any node can become Ready; CoreDNS and the
 EBS CSI controller need Ready nodes to become ACTIVE.
 """
 
 from __future__ import annotations
 
-from components.addons import coredns, ebs_csi, kube_proxy, vpc_cni
+from components.addons import coredns, ebs_csi, kube_proxy, metrics_server, vpc_cni
 from components.addons.base import Addon, ClusterHandle
 
 # Installed once the control plane exists, before the node groups.
 BEFORE_NODES: tuple[Addon, ...] = (vpc_cni.ADDON, kube_proxy.ADDON)
 # Installed once the node groups exist.
 AFTER_NODES: tuple[Addon, ...] = (coredns.ADDON, ebs_csi.ADDON)
+# Installed from vendored charts on every stack's cluster (components/cluster_services.py).
+IN_CLUSTER: tuple[str, ...] = (metrics_server.NAME,)
 
-__all__ = ["AFTER_NODES", "BEFORE_NODES", "Addon", "ClusterHandle"]
+__all__ = ["AFTER_NODES", "BEFORE_NODES", "IN_CLUSTER", "Addon", "ClusterHandle"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -35,14 +37,17 @@ def eks_managed_addon(
     addon_name: str,
     depends_on: Sequence[pulumi.Resource],
     service_account_role_arn: pulumi.Input[str] | None = None,
+    configuration: dict[str, Any] | None = None,
 ) -> aws.eks.Addon:
-    """An EKS-managed add-on at the version EKS defaults to for the cluster's Kubernetes version;
-    EKS's configuration wins over hand edits on create and update."""
+    """An EKS-managed add-on at the version EKS defaults to for the cluster's Kubernetes version,
+    with `configuration` (the add-on's configuration schema) as its values; EKS's configuration
+    wins over hand edits on create and update."""
     return aws.eks.Addon(
         f"{cluster.resource_prefix}-{addon_name}",
         cluster_name=cluster.cluster_name,
         addon_name=addon_name,
         service_account_role_arn=service_account_role_arn,
+        configuration_values=json.dumps(configuration) if configuration else None,
         resolve_conflicts_on_create="OVERWRITE",
         resolve_conflicts_on_update="OVERWRITE",
         opts=pulumi.ResourceOptions(parent=cluster.component, depends_on=list(depends_on)),

@@ -90,6 +90,7 @@ def test_components_use_their_type_tokens() -> None:
     assert tokens == {
         "mlops:network:Network",
         "mlops:cluster:Cluster",
+        "mlops:cluster:ClusterServices",
         "mlops:registry:Registry",
         "mlops:storage:ArtifactStore",
         "mlops:observability:Observability",

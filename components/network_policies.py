@@ -1,0 +1,98 @@
+"""NetworkPolicies for the namespaces the platform creates: deny everything by default, then allow
+exactly the flows the platform needs. The VPC CNI enforces them on EKS (components/addons/vpc_cni.py);
+on a local cluster the CNI must support NetworkPolicy (kind's kindnet does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+ANYWHERE = "0.0.0.0/0"
+DNS = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+}
+
+
+def _ports(numbers: Sequence[int], protocol: str = "TCP") -> list[dict[str, Any]]:
+    return [{"port": number, "protocol": protocol} for number in numbers]
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One allowed flow of a namespace's policy: pods selected by `pods` talk (egress) to
+    `peers` on `ports`, or are reached (ingress) from them."""
+
+    name: str
+    pods: dict[str, Any]
+    direction: str  # "Ingress" or "Egress"
+    peers: list[dict[str, Any]]
+    ports: list[dict[str, Any]] = field(default_factory=list)
+
+
+def baseline(namespace: str) -> list[Flow]:
+    """What every namespace of the platform allows: DNS, the namespace's own pods among themselves,
+    and HTTPS out (the Kubernetes API, and AWS APIs through IRSA: STS, S3, CloudWatch)."""
+    return [
+        Flow("dns", {}, "Egress", [DNS], _ports([53], "UDP") + _ports([53])),
+        Flow("same-namespace-in", {}, "Ingress", [{"podSelector": {}}]),
+        Flow("same-namespace-out", {}, "Egress", [{"podSelector": {}}]),
+        Flow("https-out", {}, "Egress", [{"ipBlock": {"cidr": ANYWHERE}}], _ports([443])),
+    ]
+
+
+def apply(
+    name: str, namespace: str, flows: Sequence[Flow], *, parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource]
+) -> None:
+    """A default-deny policy for `namespace` and one policy per flow."""
+    opts = pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on))
+    k8s.networking.v1.NetworkPolicy(
+        f"{name}-default-deny",
+        metadata={"name": "default-deny", "namespace": namespace},
+        spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+        opts=opts,
+    )
+    for flow in flows:
+        rule: dict[str, Any] = {"from" if flow.direction == "Ingress" else "to": flow.peers}
+        if flow.ports:
+            rule["ports"] = flow.ports
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-allow-{flow.name}",
+            metadata={"name": f"allow-{flow.name}", "namespace": namespace},
+            spec={
+                "podSelector": flow.pods,
+                "policyTypes": [flow.direction],
+                "ingress" if flow.direction == "Ingress" else "egress": [rule],
+            },
+            opts=opts,
+        )
+
+
+PROMETHEUS_PODS = {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}
+OPERATOR_PODS = {"matchLabels": {"app": "kube-prometheus-stack-operator"}}
+GRAFANA_PODS = {"matchLabels": {"app.kubernetes.io/name": "grafana"}}
+ALERTMANAGER_PODS = {"matchLabels": {"app.kubernetes.io/name": "alertmanager"}}
+# Ports Prometheus scrapes outside the pod network: kubelets and node-exporter (host network).
+NODE_SCRAPE_PORTS = (10250, 9100)
+GRAFANA_PORT = 3000
+SMTP_PORTS = (25, 587)
+WEBHOOK_PORT = 10250
+
+
+def monitoring(namespace: str) -> list[Flow]:
+    """The monitoring namespace: Prometheus scrapes every namespace and the nodes; the API server
+    calls the operator's admission webhook; Grafana is reached through its Ingress (or a
+    port-forward, which no policy sees); Alertmanager mails out."""
+    return [
+        *baseline(namespace),
+        Flow("scrape-nodes", PROMETHEUS_PODS, "Egress", [{"ipBlock": {"cidr": ANYWHERE}}], _ports(NODE_SCRAPE_PORTS)),
+        Flow("scrape-pods", PROMETHEUS_PODS, "Egress", [{"namespaceSelector": {}}]),
+        Flow("admission-webhook", OPERATOR_PODS, "Ingress", [{"ipBlock": {"cidr": ANYWHERE}}], _ports([WEBHOOK_PORT])),
+        Flow("grafana-in", GRAFANA_PODS, "Ingress", [{"ipBlock": {"cidr": ANYWHERE}}], _ports([GRAFANA_PORT])),
+        Flow("smtp-out", ALERTMANAGER_PODS, "Egress", [{"ipBlock": {"cidr": ANYWHERE}}], _ports(SMTP_PORTS)),
+    ]
