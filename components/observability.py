@@ -83,6 +83,21 @@ class AwsIntegration:
 
 
 @dataclass(frozen=True)
+class GrafanaIngress:
+    """Grafana behind an Application Load Balancer (the AWS Load Balancer Controller's `alb` class):
+    HTTPS only, with an ACM certificate for `hostname`; internal unless `allowed_cidrs` are given,
+    then internet-facing and open to those ranges only."""
+
+    hostname: str
+    certificate_arn: str
+    allowed_cidrs: Sequence[str] = ()
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.hostname}"
+
+
+@dataclass(frozen=True)
 class ObservabilitySpec:
     """What a stack decides about its observability stack (read by stacks.config.observability)."""
 
@@ -95,6 +110,8 @@ class ObservabilitySpec:
     loki_results_cache_mb: int
     # A Pulumi secret; None lets the component generate one.
     grafana_admin_password: pulumi.Output[str] | None = None
+    # None: Grafana is reached by port-forward only (a cluster without a load balancer controller).
+    grafana_ingress: GrafanaIngress | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +122,8 @@ class ObservabilityArgs:
     storage_class: str | None
     aws: AwsIntegration | None = None
     namespace: str = "monitoring"
+    # What must run first: the load balancer controller's webhook mutates Services and Ingresses.
+    after: Sequence[pulumi.Resource] = ()
     extra_dashboard_namespaces: Sequence[str] = field(default_factory=tuple)
 
 
@@ -180,7 +199,11 @@ class Observability(pulumi.ComponentResource):
         super().__init__("mlops:observability:Observability", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.namespace = args.namespace
-        namespace = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": args.namespace}, opts=child)
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata={"name": args.namespace},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
+        )
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
         network_policies.apply(
             f"{name}-policy",
@@ -378,12 +401,38 @@ class Observability(pulumi.ComponentResource):
                     },
                 },
                 "additionalDataSources": datasources,
+                "ingress": grafana_ingress_values(args.spec.grafana_ingress),
                 "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
             },
             "nodeExporter": {"enabled": True},
             "kubeStateMetrics": {"enabled": True},
             **HIDDEN_COMPONENTS_OFF,
         }
+
+
+def grafana_ingress_values(ingress: GrafanaIngress | None) -> dict[str, Any]:
+    """The chart's Ingress for Grafana: an ALB listening on HTTPS only (no plain HTTP listener),
+    health-checked on Grafana's own endpoint."""
+    if ingress is None:
+        return {"enabled": False}
+    annotations = {
+        "alb.ingress.kubernetes.io/scheme": "internet-facing" if ingress.allowed_cidrs else "internal",
+        "alb.ingress.kubernetes.io/target-type": "ip",
+        "alb.ingress.kubernetes.io/listen-ports": '[{"HTTPS": 443}]',
+        "alb.ingress.kubernetes.io/certificate-arn": ingress.certificate_arn,
+        "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+        "alb.ingress.kubernetes.io/healthcheck-path": "/api/health",
+    }
+    if ingress.allowed_cidrs:
+        annotations["alb.ingress.kubernetes.io/inbound-cidrs"] = ",".join(ingress.allowed_cidrs)
+    return {
+        "enabled": True,
+        "ingressClassName": "alb",
+        "annotations": annotations,
+        "hosts": [ingress.hostname],
+        "path": "/",
+        "pathType": "Prefix",
+    }
 
 
 def loki_values(args: ObservabilityArgs, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:

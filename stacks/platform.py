@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 
 from components.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.cluster import Cluster, ClusterArgs
-from components.cluster_services import ClusterServices, ClusterServicesArgs
+from components.cluster_services import ClusterServices, ClusterServicesArgs, EksContext
 from components.inference_api import Capture, InferenceApi, InferenceApiArgs
 from components.model_service import ModelAccess, ModelService, ModelServiceArgs
 from components.network import Network, NetworkArgs
@@ -186,7 +186,19 @@ def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any
     else:
         providers = {"kubernetes": k8s.Provider("kubernetes", context=config.kube_context)}
     on_cluster = pulumi.ResourceOptions(providers=providers)
-    ClusterServices("cluster-services", ClusterServicesArgs(local_cluster=core is None), opts=on_cluster)
+    eks = None
+    if core is not None:
+        assert config.region is not None
+        eks = EksContext(
+            cluster_name=core.cluster.name,
+            region=config.region,
+            account_id=aws.get_caller_identity_output(
+                opts=pulumi.InvokeOutputOptions(provider=core.provider)
+            ).account_id,
+            vpc_id=core.network.vpc_id,
+            irsa=core.cluster.irsa,
+        )
+    services = ClusterServices("cluster-services", ClusterServicesArgs(eks=eks), opts=on_cluster)
 
     observability = Observability(
         "observability",
@@ -196,6 +208,7 @@ def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any
             name_prefix=config.name_prefix,
             storage_class="gp3" if core is not None else None,
             aws=integration,
+            after=tuple(services.releases),
         ),
         opts=on_cluster,
     )
@@ -222,9 +235,10 @@ def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any
         opts=on_cluster,
     )
     namespace = observability.namespace
+    ingress = config.observability.grafana_ingress
     return {
-        "grafanaUrl": "http://localhost:3000 after: "
-        + port_forward_command(namespace, observability.grafana_service, 3000, 80),
+        "grafanaUrl": ingress.url if ingress else "http://localhost:3000",
+        "grafanaPortForward": port_forward_command(namespace, observability.grafana_service, 3000, 80),
         "grafanaAdminPassword": observability.grafana_admin_password,
         "prometheusService": f"{namespace}/{observability.prometheus_service}",
         "alertmanagerService": f"{namespace}/{observability.alertmanager_service}",

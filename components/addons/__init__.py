@@ -8,14 +8,15 @@ EBS CSI controller need Ready nodes to become ACTIVE.
 
 from __future__ import annotations
 
-from components.addons import coredns, ebs_csi, kube_proxy, metrics_server, vpc_cni
+from components.addons import coredns, ebs_csi, kube_proxy, load_balancer_controller, metrics_server, vpc_cni
 from components.addons.base import Addon, ClusterHandle
 
 # Installed once the control plane exists, before the node groups.
 BEFORE_NODES: tuple[Addon, ...] = (vpc_cni.ADDON, kube_proxy.ADDON)
 # Installed once the node groups exist.
 AFTER_NODES: tuple[Addon, ...] = (coredns.ADDON, ebs_csi.ADDON)
-# Installed from vendored charts on every stack's cluster (components/cluster_services.py).
+# Installed from vendored charts by components/cluster_services.py: on every stack, and on EKS only.
 IN_CLUSTER: tuple[str, ...] = (metrics_server.NAME,)
+ON_EKS: tuple[str, ...] = (load_balancer_controller.NAME,)
 
-__all__ = ["AFTER_NODES", "BEFORE_NODES", "IN_CLUSTER", "Addon", "ClusterHandle"]
+__all__ = ["AFTER_NODES", "BEFORE_NODES", "IN_CLUSTER", "ON_EKS", "Addon", "ClusterHandle"]

@@ -132,7 +132,7 @@ def load(declared_keys: Sequence[str] | None = None) -> StackConfig:
         registry=registry.read(reader),
         storage=storage.read(reader),
         alerting=alerting.read(reader),
-        observability=observability.read(reader),
+        observability=observability.read(reader, aws_enabled),
         model_service=model_service.read(reader),
         managed_inference=managed_inference.read(reader, aws_enabled),
     )

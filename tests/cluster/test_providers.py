@@ -57,3 +57,31 @@ def test_custom_objects_have_their_crds(cluster: Cluster) -> None:
     for kind in ("ServiceMonitor", "PrometheusRule", "Prometheus", "Alertmanager"):
         assert cluster.of_kind(kind), kind
         assert kind in kinds, kind
+
+
+def test_every_ingress_has_its_class_and_controller_and_a_backend(cluster: Cluster) -> None:
+    ingresses = cluster.of_kind("Ingress")
+    if not cluster.run.outputs["awsEnabled"]:
+        assert ingresses == [], "the local stack reaches Grafana by port-forward"
+        return
+    assert [m.name for m in ingresses] == ["kube-prometheus-stack-grafana"]
+    classes = {m.name: m for m in cluster.of_kind("IngressClass")}
+    services = {(m.name, m.namespace): m for m in cluster.of_kind("Service")}
+    for ingress in ingresses:
+        spec = ingress.doc["spec"]
+        ingress_class = classes[spec["ingressClassName"]]
+        assert ingress_class.doc["spec"]["controller"] == "ingress.k8s.aws/alb"
+        assert any(m.name == "aws-load-balancer-controller" for m in cluster.of_kind("Deployment"))
+        annotations = ingress.doc["metadata"]["annotations"]
+        assert annotations["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTPS": 443}]', "HTTPS only"
+        assert annotations["alb.ingress.kubernetes.io/certificate-arn"].startswith("arn:aws:acm:")
+        assert annotations["alb.ingress.kubernetes.io/scheme"] == "internal"
+        for rule in spec["rules"]:
+            assert rule["host"] == cluster.run.outputs["grafanaUrl"].removeprefix("https://")
+            for path in rule["http"]["paths"]:
+                backend = path["backend"]["service"]
+                service = services[(backend["name"], ingress.namespace)]
+                ports = {p["port"] for p in service.doc["spec"]["ports"]} | {
+                    p.get("name") for p in service.doc["spec"]["ports"]
+                }
+                assert backend["port"].get("number", backend["port"].get("name")) in ports

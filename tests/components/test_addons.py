@@ -18,7 +18,9 @@ def prod() -> StackRun:
 
 def test_every_addon_module_is_registered_once() -> None:
     modules = {info.name for info in pkgutil.iter_modules(addons.__path__)} - {"base"}
-    registered = [addon.name for addon in (*addons.BEFORE_NODES, *addons.AFTER_NODES)] + list(addons.IN_CLUSTER)
+    registered = [addon.name for addon in (*addons.BEFORE_NODES, *addons.AFTER_NODES)] + list(
+        addons.IN_CLUSTER + addons.ON_EKS
+    )
     assert len(registered) == len(set(registered)) == len(modules)
 
 

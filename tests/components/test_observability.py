@@ -209,6 +209,7 @@ def test_values_are_written_out_for_rendering_against_the_real_charts(tmp_path: 
         "alloy.yaml",
         "model-service.yaml",
         "metrics-server.yaml",
+        "aws-load-balancer-controller.yaml",
     }
     header, body = (tmp_path / "dev" / "kube-prometheus-stack.yaml").read_text().split("\n", 1)
     assert (

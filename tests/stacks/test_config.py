@@ -95,6 +95,9 @@ def test_dev_and_prod_differ_only_through_their_stack_files() -> None:
         ),
         ({"modelServiceImageTag": "v 1"}, "modelServiceImageTag", '"v 1"', "valid image tag"),
         ({"aws:region": "us-east-9"}, "aws:region", '"us-east-9"', "unknown AWS region"),
+        ({"grafanaCertificateArn": ""}, "grafanaCertificateArn", '""', "served over HTTPS only"),
+        ({"grafanaHostname": "Grafana!"}, "grafanaHostname", '"Grafana!"', "required on AWS stacks"),
+        ({"grafanaAllowedCidrs": ["0.0.0.0/0"]}, "grafanaAllowedCidrs", '"0.0.0.0/0"', "whole internet"),
     ],
 )
 def test_invalid_value_names_key_value_and_what_is_allowed(
@@ -206,3 +209,21 @@ def test_every_enum_is_declared_once_and_documented_where_users_read_it(monkeypa
         assert declared[key]["default"] in values, key
         row = next(line for line in readme.splitlines() if line.startswith(f"| `{key}` |"))
         assert all(f"`{value}`" in row for value in values), key
+
+
+def test_grafana_is_internal_by_default_and_internet_facing_only_for_the_listed_ranges() -> None:
+    def grafana_ingress(run: object) -> dict[str, str]:
+        release = next(
+            r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == "kube-prometheus-stack"
+        )  # type: ignore[attr-defined]
+        return release.inputs["values"]["grafana"]["ingress"]["annotations"]
+
+    internal = grafana_ingress(run_program("dev"))
+    assert internal["alb.ingress.kubernetes.io/scheme"] == "internal"
+    assert "alb.ingress.kubernetes.io/inbound-cidrs" not in internal
+    public = grafana_ingress(run_program("dev", overrides={"grafanaAllowedCidrs": ["198.51.100.0/24"]}))
+    assert public["alb.ingress.kubernetes.io/scheme"] == "internet-facing"
+    assert public["alb.ingress.kubernetes.io/inbound-cidrs"] == "198.51.100.0/24"
+    local = run_program("local")
+    assert local.outputs["grafanaUrl"] == "http://localhost:3000"
+    assert local.outputs["grafanaPortForward"].startswith("kubectl -n monitoring port-forward")

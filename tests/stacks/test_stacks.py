@@ -17,6 +17,7 @@ COMMON_OUTPUTS = {
     "stack",
     "awsEnabled",
     "grafanaUrl",
+    "grafanaPortForward",
     "grafanaAdminPassword",
     "prometheusService",
     "alertmanagerService",

@@ -61,7 +61,14 @@ _Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.c
 
 
 def _docs(text: str) -> list[dict[str, Any]]:
-    return [doc for doc in yaml.load_all(text, Loader=_Loader) if isinstance(doc, dict) and doc.get("kind")]
+    """The objects of a rendered file; a `List` stands for its items, as the API server reads it."""
+    found = []
+    for doc in yaml.load_all(text, Loader=_Loader):
+        if isinstance(doc, dict) and doc.get("kind") == "List":
+            found += [item for item in doc.get("items") or [] if isinstance(item, dict)]
+        elif isinstance(doc, dict) and doc.get("kind"):
+            found.append(doc)
+    return found
 
 
 def _render_release(inputs: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -70,7 +77,8 @@ def _render_release(inputs: Mapping[str, Any]) -> tuple[list[dict[str, Any]], li
         rendered = chart.render(
             inputs.get("values") or {}, name=inputs["name"], namespace=inputs["namespace"], is_install=True
         )
-        crds = [doc for crd in chart.crds for doc in _docs(crd["data"])]
+        # Only CRDs count: the load balancer controller's crds/ also carries a kustomization.yaml.
+        crds = [doc for crd in chart.crds for doc in _docs(crd["data"]) if doc["kind"] == "CustomResourceDefinition"]
     templates = []
     for path, text in sorted(rendered.items()):
         if path.endswith((".yaml", ".yml")) and "/tests/" not in path:
