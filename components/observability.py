@@ -24,7 +24,7 @@ import yaml
 from components import network_policies
 from components.artifact_store import StoredBucket
 from components.helm import vendored_release
-from components.iam import ServiceAccountRoles, policy_document
+from components.iam import ServiceAccountRoles, arn_partition, policy_document
 from components.vendored_charts import ALLOY, KUBE_PROMETHEUS_STACK, LOKI
 
 # Dashboards over the CloudWatch datasource (built by `python -m monitoring`); shipped
@@ -44,19 +44,27 @@ HIDDEN_COMPONENTS_OFF = {
     "kubeEtcd": {"enabled": False},
     "kubeProxy": {"enabled": False},
 }
-CLOUDWATCH_READ_ACTIONS = (
+# Grafana's CloudWatch datasource. Metric reads and query polling take no resource-level
+# permissions ("*"); log reads are scoped to the platform's own log groups.
+CLOUDWATCH_METRIC_ACTIONS = (
     "cloudwatch:DescribeAlarms",
     "cloudwatch:GetMetricData",
     "cloudwatch:GetMetricStatistics",
     "cloudwatch:ListMetrics",
     "logs:DescribeLogGroups",
-    "logs:GetLogEvents",
     "logs:GetQueryResults",
-    "logs:StartQuery",
     "logs:StopQuery",
-    "logs:FilterLogEvents",
     "tag:GetResources",
     "ec2:DescribeRegions",
+)
+CLOUDWATCH_LOG_ACTIONS = ("logs:GetLogEvents", "logs:FilterLogEvents", "logs:StartQuery")
+# Where the platform's components write logs, as name patterns (name_prefix filled in).
+PLATFORM_LOG_GROUPS = (
+    "/aws/eks/{prefix}-*",
+    "/aws/vpc/{prefix}/*",
+    "/aws/apigateway/{prefix}-*",
+    "/aws/lambda/{prefix}-*",
+    "/aws/sagemaker/Endpoints/{prefix}-*",
 )
 
 
@@ -78,6 +86,7 @@ class AwsIntegration:
     """What the stack needs from AWS; absent on a cluster without AWS (the local stack)."""
 
     region: str
+    account_id: pulumi.Input[str]
     logs_bucket: StoredBucket
     irsa: ServiceAccountRoles
 
@@ -244,7 +253,7 @@ class Observability(pulumi.ComponentResource):
         loki_role_arn = grafana_role_arn = None
         if args.aws is not None:
             loki_role_arn = self._loki_role(name, args.aws, args.namespace).arn
-            grafana_role_arn = self._grafana_role(name, args.aws, args.namespace).arn
+            grafana_role_arn = self._grafana_role(name, args.aws, args.namespace, args.name_prefix).arn
 
         if args.aws is not None:
             for dashboard in AWS_DASHBOARDS:
@@ -306,16 +315,26 @@ class Observability(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _grafana_role(self, name: str, integration: AwsIntegration, namespace: str) -> aws.iam.Role:
-        """Grafana's CloudWatch datasource may read metrics and logs, nothing else. These read APIs
-        take no resource-level permissions, hence `*`."""
+    def _grafana_role(self, name: str, integration: AwsIntegration, namespace: str, prefix: str) -> aws.iam.Role:
+        """Grafana's CloudWatch datasource may read metrics, and the logs of this platform's log
+        groups only."""
+
+        def document(account_id: str) -> str:
+            partition = arn_partition(integration.region)
+            groups = [
+                f"arn:{partition}:logs:{integration.region}:{account_id}:log-group:{pattern.format(prefix=prefix)}"
+                for pattern in PLATFORM_LOG_GROUPS
+            ]
+            return policy_document(
+                {"Effect": "Allow", "Action": list(CLOUDWATCH_METRIC_ACTIONS), "Resource": "*"},
+                {"Effect": "Allow", "Action": list(CLOUDWATCH_LOG_ACTIONS), "Resource": groups},
+            )
+
         return integration.irsa.role(
             f"{name}-grafana-cloudwatch",
             namespace=namespace,
             service_account=GRAFANA_SERVICE_ACCOUNT,
-            inline_policy=policy_document(
-                {"Effect": "Allow", "Action": list(CLOUDWATCH_READ_ACTIONS), "Resource": "*"}
-            ),
+            inline_policy=pulumi.Output.from_input(integration.account_id).apply(document),
             opts=pulumi.ResourceOptions(parent=self),
         )
 

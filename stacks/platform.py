@@ -34,6 +34,7 @@ class AwsCore:
     cluster: Cluster
     registry: Registry
     artifacts: ArtifactStore
+    account_id: pulumi.Output[str]
 
 
 def build_aws(config: StackConfig) -> AwsCore:
@@ -81,7 +82,8 @@ def build_aws(config: StackConfig) -> AwsCore:
         ArtifactStoreArgs(spec=config.storage, name_prefix=config.name_prefix),
         opts=with_aws,
     )
-    return AwsCore(provider, network, cluster, registry, artifacts)
+    account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider)).account_id
+    return AwsCore(provider, network, cluster, registry, artifacts, account_id)
 
 
 def aws_outputs(config: StackConfig, core: AwsCore) -> dict[str, Any]:
@@ -120,7 +122,7 @@ def build_managed_inference(config: StackConfig, core: AwsCore) -> dict[str, Any
         return {}
     assert config.region is not None
     with_aws = pulumi.ResourceOptions(providers={"aws": core.provider})
-    account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=core.provider)).account_id
+    account_id = core.account_id
     artifacts = core.artifacts
     endpoint = SageMakerEndpoint(
         "sagemaker",
@@ -180,6 +182,7 @@ def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any
         providers = {"aws": core.provider, "kubernetes": core.cluster.kubernetes_provider}
         integration = AwsIntegration(
             region=config.region,
+            account_id=core.account_id,
             logs_bucket=core.artifacts.bucket("logs"),
             irsa=core.cluster.irsa,
         )
@@ -192,9 +195,7 @@ def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any
         eks = EksContext(
             cluster_name=core.cluster.name,
             region=config.region,
-            account_id=aws.get_caller_identity_output(
-                opts=pulumi.InvokeOutputOptions(provider=core.provider)
-            ).account_id,
+            account_id=core.account_id,
             vpc_id=core.network.vpc_id,
             irsa=core.cluster.irsa,
         )

@@ -3,6 +3,7 @@ matter, IRSA scoping, secrets kept out of values, and the order things are insta
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from pathlib import Path
 from typing import Any
@@ -216,3 +217,22 @@ def test_values_are_written_out_for_rendering_against_the_real_charts(tmp_path: 
         f"kube-prometheus-stack-{KUBE_PROMETHEUS_STACK.version}.tgz" in header
         and yaml.safe_load(body)["grafana"]["admin"]["existingSecret"] == "grafana-admin"
     )
+
+
+def test_grafana_reads_only_the_platforms_log_groups() -> None:
+    run = run_program("prod", overrides={"modelVersion": "v1"})
+    policy = json.loads(
+        run.one("aws:iam/rolePolicy:RolePolicy", "observability-grafana-cloudwatch-inline").inputs["policy"]
+    )
+    log_reads = next(s for s in policy["Statement"] if "logs:GetLogEvents" in s["Action"])
+    assert set(log_reads["Action"]) == {"logs:GetLogEvents", "logs:FilterLogEvents", "logs:StartQuery"}
+    prefix = "arn:aws:logs:us-east-1:123456789012:log-group:"
+    assert all(arn.startswith(prefix + "/aws/") and "mlops-prod" in arn for arn in log_reads["Resource"])
+    created = [r.inputs["name"] for r in run.of_type("aws:cloudwatch/logGroup:LogGroup")]
+    assert created
+    for name in created:
+        assert any(fnmatch.fnmatch(f"{prefix}{name}", pattern) for pattern in log_reads["Resource"]), (
+            f"Grafana cannot read the platform's log group {name}"
+        )
+    everything = next(s for s in policy["Statement"] if s["Resource"] == "*")
+    assert not any(action in everything["Action"] for action in log_reads["Action"])
