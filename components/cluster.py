@@ -14,6 +14,7 @@ import pulumi_kubernetes as k8s
 
 from components import addons
 from components.addons import ClusterHandle, ebs_csi
+from components.addons.karpenter import NodePoolSpec
 from components.encryption import rotating_key
 from components.iam import ServiceAccountRoles, assume_role_policy
 
@@ -65,6 +66,8 @@ class ClusterSpec:
     deletion_protection: bool
     system_nodes: NodeGroupSpec
     workload_nodes: NodeGroupSpec
+    # What Karpenter may add beyond the node groups.
+    node_pool: NodePoolSpec
     admin_role_arns: Sequence[str] = field(default_factory=tuple)
 
 
@@ -90,6 +93,9 @@ class Cluster(pulumi.ComponentResource):
     oidc_provider_url: pulumi.Output[str]
     irsa: ServiceAccountRoles
     kubernetes_provider: k8s.Provider
+    # The role every node runs as, managed node groups' and Karpenter's alike.
+    node_role_arn: pulumi.Output[str]
+    node_role_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:cluster:Cluster", name, None, opts)
@@ -159,6 +165,7 @@ class Cluster(pulumi.ComponentResource):
             description=f"Managed node groups of {args.name}",
             opts=child,
         )
+        self.node_role_arn, self.node_role_name = node_role.arn, node_role.name
         attachments = [
             aws.iam.RolePolicyAttachment(
                 f"{name}-nodes-{index}",

@@ -1,29 +1,34 @@
 """ClusterServices: the in-cluster add-ons a platform cluster needs, installed from vendored charts
 (one module each under components/addons/): metrics-server on every stack; on EKS the AWS Load
-Balancer Controller (with its IRSA role)."""
+Balancer Controller and Karpenter (each with its IRSA role), and Karpenter's node pool."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.addons import load_balancer_controller, metrics_server
+from components.addons import karpenter, load_balancer_controller, metrics_server
+from components.addons.karpenter import NodePoolSpec
 from components.helm import vendored_release
 from components.iam import ServiceAccountRoles, arn_partition
-from components.vendored_charts import AWS_LOAD_BALANCER_CONTROLLER, METRICS_SERVER
+from components.vendored_charts import AWS_LOAD_BALANCER_CONTROLLER, KARPENTER, KARPENTER_CRD, METRICS_SERVER
 
 
 @dataclass(frozen=True)
 class EksContext:
     """What the EKS-only add-ons need to know about their cluster."""
 
-    cluster_name: pulumi.Input[str]
+    cluster_name: str
     region: str
     account_id: pulumi.Input[str]
     vpc_id: pulumi.Input[str]
     irsa: ServiceAccountRoles
+    node_role_arn: pulumi.Input[str]
+    node_role_name: pulumi.Input[str]
+    node_pool: NodePoolSpec
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class ClusterServices(pulumi.ComponentResource):
         self.releases: list[pulumi.Resource] = [self.metrics_server]
         if args.eks is not None:
             self.releases.append(self._load_balancer_controller(name, args.eks))
+            self.releases.append(self._karpenter(name, args.eks))
         self.register_outputs({})
 
     def _load_balancer_controller(self, name: str, eks: EksContext) -> k8s.helm.v3.Release:
@@ -68,4 +74,75 @@ class ClusterServices(pulumi.ComponentResource):
             values=load_balancer_controller.values(eks.cluster_name, eks.region, eks.vpc_id, role.arn),
             parent=self,
             timeout=600,
+        )
+
+    def _karpenter(self, name: str, eks: EksContext) -> k8s.apiextensions.CustomResource:
+        """The interruption queue and its EventBridge rules, the controller's role, its CRDs and
+        chart, then the node class and node pool it acts on."""
+        child = pulumi.ResourceOptions(parent=self)
+        queue = aws.sqs.Queue(
+            f"{name}-karpenter-interruptions",
+            name=f"{eks.cluster_name}-karpenter-interruptions",
+            message_retention_seconds=300,
+            sqs_managed_sse_enabled=True,
+            opts=child,
+        )
+        aws.sqs.QueuePolicy(
+            f"{name}-karpenter-interruptions",
+            queue_url=queue.url,
+            policy=queue.arn.apply(karpenter.queue_policy),
+            opts=pulumi.ResourceOptions(parent=queue),
+        )
+        for kind in karpenter.INTERRUPTION_EVENTS:
+            rule = aws.cloudwatch.EventRule(
+                f"{name}-karpenter-{kind}", event_pattern=karpenter.event_pattern(kind), opts=child
+            )
+            aws.cloudwatch.EventTarget(
+                f"{name}-karpenter-{kind}", rule=rule.name, arn=queue.arn, opts=pulumi.ResourceOptions(parent=rule)
+            )
+        partition = arn_partition(eks.region)
+        policy = pulumi.Output.all(eks.account_id, eks.cluster_name, eks.node_role_arn, queue.arn).apply(
+            lambda resolved: karpenter.controller_policy(
+                partition=partition,
+                region=eks.region,
+                account_id=resolved[0],
+                cluster_name=resolved[1],
+                node_role_arn=resolved[2],
+                queue_arn=resolved[3],
+            )
+        )
+        role = eks.irsa.role(
+            f"{name}-karpenter",
+            namespace=karpenter.NAMESPACE,
+            service_account=karpenter.SERVICE_ACCOUNT,
+            inline_policy=policy,
+            opts=child,
+        )
+        crds = vendored_release(name, KARPENTER_CRD, namespace=karpenter.NAMESPACE, values={}, parent=self)
+        controller = vendored_release(
+            name,
+            KARPENTER,
+            namespace=karpenter.NAMESPACE,
+            values=karpenter.values(eks.cluster_name, queue.name, role.arn),
+            parent=self,
+            depends_on=[crds],
+        )
+        after_controller = pulumi.ResourceOptions(parent=self, depends_on=[controller])
+        node_class = karpenter.node_class(eks.cluster_name, eks.node_role_name)
+        k8s.apiextensions.CustomResource(
+            f"{name}-karpenter-node-class",
+            api_version=node_class["apiVersion"],
+            kind=node_class["kind"],
+            metadata=node_class["metadata"],
+            spec=node_class["spec"],
+            opts=after_controller,
+        )
+        pool = karpenter.node_pool(eks.node_pool)
+        return k8s.apiextensions.CustomResource(
+            f"{name}-karpenter-node-pool",
+            api_version=pool["apiVersion"],
+            kind=pool["kind"],
+            metadata=pool["metadata"],
+            spec=pool["spec"],
+            opts=after_controller,
         )

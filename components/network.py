@@ -145,7 +145,13 @@ class Network(pulumi.ComponentResource):
                 vpc_id=vpc.id,
                 availability_zone=zone,
                 cidr_block=plan.private_cidr,
-                tags={"Name": f"{prefix}-private-{zone}", "kubernetes.io/role/internal-elb": "1", **cluster_tag},
+                tags={
+                    "Name": f"{prefix}-private-{zone}",
+                    "kubernetes.io/role/internal-elb": "1",
+                    # Where Karpenter launches nodes (components/addons/karpenter.py).
+                    "karpenter.sh/discovery": args.cluster_name,
+                    **cluster_tag,
+                },
                 opts=child,
             )
             route_table = aws.ec2.RouteTable(

@@ -198,6 +198,9 @@ def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any
             account_id=core.account_id,
             vpc_id=core.network.vpc_id,
             irsa=core.cluster.irsa,
+            node_role_arn=core.cluster.node_role_arn,
+            node_role_name=core.cluster.node_role_name,
+            node_pool=config.cluster.node_pool,
         )
     services = ClusterServices("cluster-services", ClusterServicesArgs(eks=eks), opts=on_cluster)
 

@@ -8,7 +8,15 @@ EBS CSI controller need Ready nodes to become ACTIVE.
 
 from __future__ import annotations
 
-from components.addons import coredns, ebs_csi, kube_proxy, load_balancer_controller, metrics_server, vpc_cni
+from components.addons import (
+    coredns,
+    ebs_csi,
+    karpenter,
+    kube_proxy,
+    load_balancer_controller,
+    metrics_server,
+    vpc_cni,
+)
 from components.addons.base import Addon, ClusterHandle
 
 # Installed once the control plane exists, before the node groups.
@@ -17,6 +25,6 @@ BEFORE_NODES: tuple[Addon, ...] = (vpc_cni.ADDON, kube_proxy.ADDON)
 AFTER_NODES: tuple[Addon, ...] = (coredns.ADDON, ebs_csi.ADDON)
 # Installed from vendored charts by components/cluster_services.py: on every stack, and on EKS only.
 IN_CLUSTER: tuple[str, ...] = (metrics_server.NAME,)
-ON_EKS: tuple[str, ...] = (load_balancer_controller.NAME,)
+ON_EKS: tuple[str, ...] = (load_balancer_controller.NAME, karpenter.NAME)
 
 __all__ = ["AFTER_NODES", "BEFORE_NODES", "IN_CLUSTER", "ON_EKS", "Addon", "ClusterHandle"]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from components.addons.karpenter import CapacityKind, NodePoolSpec
 from components.cluster import CapacityType, ClusterSpec, NodeGroupSpec, instance_architecture
 from stacks.config.aws_catalog import check_cidr, check_instance_type
-from stacks.config.reader import Reader
+from stacks.config.reader import Reader, choices
 
 _IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _K8S_VERSION = re.compile(r"^1\.\d{2}$")
@@ -52,6 +53,24 @@ def read(reader: Reader, aws_enabled: bool) -> ClusterSpec:
         deletion_protection=reader.boolean("clusterDeletionProtection"),
         system_nodes=_node_group(reader, "system", None),
         workload_nodes=_node_group(reader, "workloads", "workloadsCapacityType"),
+        node_pool=_node_pool(reader),
+    )
+
+
+def _node_pool(reader: Reader) -> NodePoolSpec:
+    capacity = reader.string_list("karpenterCapacityTypes")
+    allowed = choices(CapacityKind)
+    if not capacity:
+        reader.problem("karpenterCapacityTypes", [], f"needs at least one of {', '.join(allowed)}")
+    reader.each(
+        "karpenterCapacityTypes",
+        capacity,
+        lambda kind: None if kind in allowed else f"must be one of {', '.join(allowed)}",
+    )
+    return NodePoolSpec(
+        capacity_types=capacity,  # type: ignore[arg-type]
+        cpu_limit=reader.integer("karpenterCpuLimit", minimum=0, maximum=10000),
+        memory_limit_gi=reader.integer("karpenterMemoryLimitGi", minimum=0, maximum=100000),
     )
 
 

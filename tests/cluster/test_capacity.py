@@ -98,6 +98,11 @@ def test_everything_at_its_maximum_scale_fits_the_node_groups_at_theirs(cluster:
     nodes = sum(count for _, count in pools)
     capacity_cpu = sum(min(t.cpu_millicores for t in types) * count for types, count in pools)
     capacity_memory = sum(min(t.memory_mib for t in types) * count for types, count in pools)
+    # Karpenter adds nodes up to its NodePools' limits.
+    for pool in cluster.of_kind("NodePool"):
+        limits = pool.doc["spec"].get("limits", {})
+        capacity_cpu += int(cpu_millicores(limits.get("cpu", 0)))
+        capacity_memory += int(memory_mib(limits.get("memory", 0)))
     cpu = memory = 0.0
     for manifest in cluster.of_kind("Deployment") + cluster.of_kind("StatefulSet"):
         pod_cpu, pod_memory = pod_requests(_pod_spec(manifest))

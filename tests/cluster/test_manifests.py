@@ -15,7 +15,7 @@ from tests.support.cluster_render import KUBERNETES_VERSION, Cluster, Manifest
 def _crd_schemas(cluster: Cluster) -> dict[tuple[str, str], dict[str, Any]]:
     """(apiVersion, kind) -> the openAPIV3Schema of the served version."""
     schemas = {}
-    for crd in cluster.crds:
+    for crd in cluster.custom_resource_definitions():
         spec = crd.doc["spec"]
         for version in spec["versions"]:
             if version.get("served"):

@@ -53,7 +53,7 @@ def test_every_claim_has_its_storage_class(cluster: Cluster) -> None:
 
 
 def test_custom_objects_have_their_crds(cluster: Cluster) -> None:
-    kinds = {crd.doc["spec"]["names"]["kind"] for crd in cluster.crds}
+    kinds = {crd.doc["spec"]["names"]["kind"] for crd in cluster.custom_resource_definitions()}
     for kind in ("ServiceMonitor", "PrometheusRule", "Prometheus", "Alertmanager"):
         assert cluster.of_kind(kind), kind
         assert kind in kinds, kind

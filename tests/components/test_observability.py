@@ -211,6 +211,8 @@ def test_values_are_written_out_for_rendering_against_the_real_charts(tmp_path: 
         "model-service.yaml",
         "metrics-server.yaml",
         "aws-load-balancer-controller.yaml",
+        "karpenter-crd.yaml",
+        "karpenter.yaml",
     }
     header, body = (tmp_path / "dev" / "kube-prometheus-stack.yaml").read_text().split("\n", 1)
     assert (

@@ -52,6 +52,10 @@ class Cluster:
     def all(self) -> list[Manifest]:
         return self.crds + self.manifests
 
+    def custom_resource_definitions(self) -> list[Manifest]:
+        """From charts' crds/ folders and from templates (karpenter-crd ships them as templates)."""
+        return self.crds + self.of_kind("CustomResourceDefinition")
+
 
 class _Loader(yaml.SafeLoader):
     """YAML 1.1 reads a bare `=` as the "value" tag; Kubernetes (YAML 1.2) reads a string."""
