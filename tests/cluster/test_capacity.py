@@ -50,8 +50,23 @@ def pod_requests(pod_spec: dict[str, Any]) -> tuple[float, float]:
     return max(cpu, init_cpu), max(memory, init_memory)
 
 
+# The Prometheus operator runs its config-reloader beside each Prometheus and Alertmanager with
+# these requests (its defaults).
+RELOADER = {"name": "config-reloader", "resources": {"requests": {"cpu": "10m", "memory": "50Mi"}}}
+
+
 def _pod_spec(manifest: Manifest) -> dict[str, Any]:
+    if manifest.kind in ("Prometheus", "Alertmanager"):
+        main = {"name": manifest.kind.lower(), "resources": manifest.doc["spec"].get("resources", {})}
+        return {"containers": [main, RELOADER]}
     return manifest.doc["spec"]["template"]["spec"]
+
+
+def _workloads(cluster: Cluster) -> list[Manifest]:
+    """Everything that runs pods on a schedule of its own: what charts render, and the Prometheus
+    and Alertmanager the operator makes from their custom resources."""
+    kinds = ("Deployment", "StatefulSet", "Prometheus", "Alertmanager")
+    return [m for kind in kinds for m in cluster.of_kind(kind)]
 
 
 def _max_replicas(cluster: Cluster, manifest: Manifest) -> int:
@@ -79,7 +94,7 @@ def pods_that_do_not_fit(cluster: Cluster) -> list[str]:
     daemons = [pod_requests(_pod_spec(m)) for m in cluster.of_kind("DaemonSet")]
     daemon_cpu, daemon_memory = sum(d[0] for d in daemons), sum(d[1] for d in daemons)
     too_big = []
-    for manifest in cluster.of_kind("Deployment") + cluster.of_kind("StatefulSet"):
+    for manifest in _workloads(cluster):
         cpu, memory = pod_requests(_pod_spec(manifest))
         if cpu + daemon_cpu > smallest.cpu_millicores or memory + daemon_memory > smallest.memory_mib:
             too_big.append(
@@ -104,7 +119,7 @@ def test_everything_at_its_maximum_scale_fits_the_node_groups_at_theirs(cluster:
         capacity_cpu += int(cpu_millicores(limits.get("cpu", 0)))
         capacity_memory += int(memory_mib(limits.get("memory", 0)))
     cpu = memory = 0.0
-    for manifest in cluster.of_kind("Deployment") + cluster.of_kind("StatefulSet"):
+    for manifest in _workloads(cluster):
         pod_cpu, pod_memory = pod_requests(_pod_spec(manifest))
         replicas = _max_replicas(cluster, manifest)
         cpu, memory = cpu + pod_cpu * replicas, memory + pod_memory * replicas
