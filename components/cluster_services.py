@@ -128,21 +128,19 @@ class ClusterServices(pulumi.ComponentResource):
             depends_on=[crds],
         )
         after_controller = pulumi.ResourceOptions(parent=self, depends_on=[controller])
-        node_class = karpenter.node_class(eks.cluster_name, eks.node_role_name)
-        k8s.apiextensions.CustomResource(
-            f"{name}-karpenter-node-class",
-            api_version=node_class["apiVersion"],
-            kind=node_class["kind"],
-            metadata=node_class["metadata"],
-            spec=node_class["spec"],
-            opts=after_controller,
-        )
-        pool = karpenter.node_pool(eks.node_pool)
-        return k8s.apiextensions.CustomResource(
-            f"{name}-karpenter-node-pool",
-            api_version=pool["apiVersion"],
-            kind=pool["kind"],
-            metadata=pool["metadata"],
-            spec=pool["spec"],
-            opts=after_controller,
-        )
+        objects = {
+            "node-class": karpenter.node_class(eks.cluster_name, eks.node_role_name),
+            "node-pool": karpenter.node_pool(eks.node_pool),
+        }
+        created = [
+            k8s.apiextensions.CustomResource(
+                f"{name}-karpenter-{suffix}",
+                api_version=doc["apiVersion"],
+                kind=doc["kind"],
+                metadata=doc["metadata"],
+                spec=doc["spec"],
+                opts=after_controller,
+            )
+            for suffix, doc in objects.items()
+        ]
+        return created[-1]

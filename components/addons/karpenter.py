@@ -62,6 +62,10 @@ def controller_policy(
         "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
     }
     profiles = f"arn:{partition}:iam::{account_id}:instance-profile/*"
+    launched = [
+        f"{ec2}:*:{kind}/*"
+        for kind in ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")
+    ]
     return policy_document(
         {
             "Sid": "LaunchFromSharedResources",
@@ -79,28 +83,14 @@ def controller_policy(
             "Sid": "LaunchTaggedResources",
             "Effect": "Allow",
             "Action": ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"],
-            "Resource": [
-                f"{ec2}:*:fleet/*",
-                f"{ec2}:*:instance/*",
-                f"{ec2}:*:volume/*",
-                f"{ec2}:*:network-interface/*",
-                f"{ec2}:*:launch-template/*",
-                f"{ec2}:*:spot-instances-request/*",
-            ],
+            "Resource": launched,
             "Condition": owned_request,
         },
         {
             "Sid": "TagOnLaunch",
             "Effect": "Allow",
             "Action": "ec2:CreateTags",
-            "Resource": [
-                f"{ec2}:*:fleet/*",
-                f"{ec2}:*:instance/*",
-                f"{ec2}:*:volume/*",
-                f"{ec2}:*:network-interface/*",
-                f"{ec2}:*:launch-template/*",
-                f"{ec2}:*:spot-instances-request/*",
-            ],
+            "Resource": launched,
             "Condition": {
                 **owned_request,
                 "StringEqualsIfExists": {"ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"]},

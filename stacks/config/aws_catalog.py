@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+from collections.abc import Callable
 from functools import cache
 
 
@@ -63,3 +64,17 @@ def check_cidr(cidr: str) -> str | None:
     except ValueError as error:
         return f"not an IPv4 CIDR ({error}); e.g. 10.0.0.0/16"
     return None
+
+
+def check_allowed_range(what: str) -> Callable[[str], str | None]:
+    """A check for a range that admits callers to `what`: an IPv4 CIDR, and not the whole internet."""
+
+    def check(cidr: str) -> str | None:
+        problem = check_cidr(cidr)
+        if problem:
+            return problem
+        if ipaddress.IPv4Network(cidr).prefixlen == 0:
+            return f"opens {what} to the whole internet; list your VPN or office ranges"
+        return None
+
+    return check

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
 from components.addons.karpenter import CapacityKind, NodePoolSpec
 from components.cluster import CapacityType, ClusterSpec, NodeGroupSpec, instance_architecture
-from stacks.config.aws_catalog import check_cidr, check_instance_type
+from stacks.config.aws_catalog import check_allowed_range, check_instance_type
 from stacks.config.reader import Reader, choices
 
 _IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
@@ -19,16 +18,7 @@ def read(reader: Reader, aws_enabled: bool) -> ClusterSpec:
     if kubernetes_version and not _K8S_VERSION.match(kubernetes_version):
         reader.problem("kubernetesVersion", kubernetes_version, "must be a minor version such as 1.33")
     public_cidrs = reader.string_list("clusterPublicAccessCidrs")
-    reader.each("clusterPublicAccessCidrs", public_cidrs, check_cidr)
-    reader.each(
-        "clusterPublicAccessCidrs",
-        public_cidrs,
-        lambda cidr: (
-            "opens the cluster API to the whole internet; list your VPN or office ranges"
-            if not check_cidr(cidr) and ipaddress.IPv4Network(cidr).prefixlen == 0
-            else None
-        ),
-    )
+    reader.each("clusterPublicAccessCidrs", public_cidrs, check_allowed_range("the cluster API"))
     endpoint_public_access = reader.boolean("clusterEndpointPublicAccess")
     if aws_enabled and endpoint_public_access and not public_cidrs:
         reader.problem(

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
 from components.observability import GrafanaIngress, ObservabilitySpec
-from stacks.config.aws_catalog import check_cidr
+from stacks.config.aws_catalog import check_allowed_range
 from stacks.config.reader import Reader
 
 _ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
@@ -34,16 +33,7 @@ def _grafana_ingress(reader: Reader, aws_enabled: bool) -> GrafanaIngress | None
     hostname = reader.string("grafanaHostname")
     certificate = reader.string("grafanaCertificateArn")
     cidrs = reader.string_list("grafanaAllowedCidrs")
-    reader.each("grafanaAllowedCidrs", cidrs, check_cidr)
-    reader.each(
-        "grafanaAllowedCidrs",
-        cidrs,
-        lambda cidr: (
-            "opens Grafana to the whole internet; list your VPN or office ranges"
-            if not check_cidr(cidr) and ipaddress.IPv4Network(cidr).prefixlen == 0
-            else None
-        ),
-    )
+    reader.each("grafanaAllowedCidrs", cidrs, check_allowed_range("Grafana"))
     if not aws_enabled:
         return None
     if not _HOSTNAME.match(hostname):
