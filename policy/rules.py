@@ -29,7 +29,10 @@ from pulumi_policy import (
 )
 
 REQUIRED_TAGS = ("project", "stack", "owner", "cost-center")
-BUCKET = "aws:s3/bucket:Bucket"
+# General-purpose buckets, under both names pulumi-aws 7 registers them by.
+BUCKET_TYPES = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+DIRECTORY_BUCKET = "aws:s3/directoryBucket:DirectoryBucket"
+EKS_CLUSTER_TYPES = ("eks:index:Cluster", "aws:eks/cluster:Cluster")
 # The bucket's settings are resources of their own; pulumi-aws 7 still accepts the V2 names.
 PUBLIC_ACCESS_BLOCK = ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",)
 ENCRYPTION = (
@@ -38,7 +41,49 @@ ENCRYPTION = (
 )
 VERSIONING = ("aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2")
 BUCKET_POLICY = ("aws:s3/bucketPolicy:BucketPolicy",)
-IAM_POLICY_TYPES = ("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy", "aws:iam/userPolicy:UserPolicy")
+IAM_POLICY_TYPES = (
+    "aws:iam/rolePolicy:RolePolicy",
+    "aws:iam/policy:Policy",
+    "aws:iam/userPolicy:UserPolicy",
+    "aws:iam/groupPolicy:GroupPolicy",
+)
+POLICY_ATTACHMENT_TYPES = (
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+    "aws:iam/policyAttachment:PolicyAttachment",
+)
+# Resource policies: who else may use a resource.
+RESOURCE_POLICY_TYPES = (
+    "aws:s3/bucketPolicy:BucketPolicy",
+    "aws:kms/key:Key",
+    "aws:kms/keyPolicy:KeyPolicy",
+    "aws:ecr/repositoryPolicy:RepositoryPolicy",
+    "aws:sqs/queuePolicy:QueuePolicy",
+    "aws:sns/topicPolicy:TopicPolicy",
+)
+SECURITY_GROUP_TYPES = (
+    "aws:ec2/securityGroup:SecurityGroup",
+    "aws:ec2/securityGroupRule:SecurityGroupRule",
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+)
+# Reads that hand out data or secrets: never on every resource.
+SENSITIVE_READS = frozenset(
+    {
+        "secretsmanager:GetSecretValue",
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "kms:Decrypt",
+        "ssm:GetParameter",
+        "ssm:GetParameters",
+        "ssm:GetParametersByPath",
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+    }
+)
+# More public addresses than a /8 in one place is the internet, however it is split.
+INTERNET_SIZE = 2**24
 ADMIN_POLICY_NAMES = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess")
 # An action is read-only when its verb is one of these (AWS's "Read" and "List" access levels).
 READ_VERBS = ("Get", "List", "Describe", "Search", "Select", "Lookup", "Query", "Filter", "BatchGet", "Scan", "View")
@@ -115,7 +160,7 @@ def _each_bucket(
 ) -> Callable[[StackValidationArgs, Report], None]:
     def validate(args: StackValidationArgs, report: Report) -> None:
         for bucket in args.resources:
-            if bucket.resource_type == BUCKET:
+            if bucket.resource_type in BUCKET_TYPES:
                 problem = check(bucket, args.resources)
                 if problem:
                     report(f"bucket {bucket.name}: {problem}", bucket.urn)
@@ -176,31 +221,81 @@ def _ecr_immutable(args: ResourceValidationArgs, report: Report) -> None:
         report(f"repository {args.name} has mutable tags ({args.props.get('imageTagMutability', 'MUTABLE')})")
 
 
+def _eks_settings(args: ResourceValidationArgs) -> dict[str, Any]:
+    """pulumi-eks's Cluster and the plain aws.eks.Cluster say the same things in two shapes."""
+    props = args.props
+    if args.resource_type == "eks:index:Cluster":
+        return {
+            "secrets_key": props.get("encryptionConfigKeyArn"),
+            "log_types": props.get("enabledClusterLogTypes") or [],
+            "private": props.get("endpointPrivateAccess"),
+            "public": props.get("endpointPublicAccess"),
+            "cidrs": props.get("publicAccessCidrs"),
+        }
+    vpc = props.get("vpcConfig") or {}
+    secrets_key = next(
+        (
+            (config.get("provider") or {}).get("keyArn")
+            for config in _as_list(props.get("encryptionConfig") or [])
+            if "secrets" in (config.get("resources") or [])
+        ),
+        None,
+    )
+    return {
+        "secrets_key": secrets_key,
+        "log_types": props.get("enabledClusterLogTypes") or [],
+        # The EKS API's defaults: public on, private off.
+        "private": vpc.get("endpointPrivateAccess", False),
+        "public": vpc.get("endpointPublicAccess", True),
+        "cidrs": vpc.get("publicAccessCidrs"),
+    }
+
+
+PRIVATE_RANGES = tuple(
+    ipaddress.IPv4Network(cidr) for cidr in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+)
+
+
+def covers_the_internet(cidrs: Iterable[str]) -> bool:
+    """Do these ranges, together, admit more public addresses than INTERNET_SIZE? Splitting
+    0.0.0.0/0 into pieces does not make it smaller."""
+    networks: list[ipaddress.IPv4Network] = []
+    for cidr in cidrs:
+        network = ipaddress.ip_network(cidr, strict=False)
+        if isinstance(network, ipaddress.IPv4Network):
+            networks.append(network)
+        elif network.prefixlen <= 8:  # IPv6: a /8 or larger is the internet
+            return True
+    public = 0
+    for network in ipaddress.collapse_addresses(networks):
+        inside = sum(block.num_addresses for block in PRIVATE_RANGES if block.subnet_of(network))
+        public += 0 if any(network.subnet_of(block) for block in PRIVATE_RANGES) else network.num_addresses - inside
+    return public > INTERNET_SIZE
+
+
 def _eks_secrets_encrypted(args: ResourceValidationArgs, report: Report) -> None:
-    if "encryptionConfigKeyArn" not in args.props:
+    if not _eks_settings(args)["secrets_key"]:
         report(f"cluster {args.name} does not encrypt Kubernetes secrets with a KMS key")
 
 
 def _eks_control_plane_logs(args: ResourceValidationArgs, report: Report) -> None:
-    enabled = set(args.props.get("enabledClusterLogTypes") or [])
+    enabled = set(_eks_settings(args)["log_types"])
     missing = [kind for kind in REQUIRED_CONTROL_PLANE_LOGS if kind not in enabled]
     if missing:
         report(f"cluster {args.name} does not log {', '.join(missing)} from its control plane")
 
 
 def _eks_endpoint_restricted(args: ResourceValidationArgs, report: Report) -> None:
-    props = args.props
-    if props.get("endpointPrivateAccess") is not True:
+    settings = _eks_settings(args)
+    if settings["private"] is not True:
         report(f"cluster {args.name} has no private API endpoint")
-    if props.get("endpointPublicAccess") is False:
+    if settings["public"] is False:
         return
-    cidrs = props.get("publicAccessCidrs")
+    cidrs = settings["cidrs"]
     if not cidrs:
         report(f"cluster {args.name} exposes its API to the whole internet (no publicAccessCidrs)")
-        return
-    for cidr in cidrs:
-        if ipaddress.ip_network(cidr, strict=False).prefixlen == 0:
-            report(f"cluster {args.name} exposes its API to the whole internet ({cidr})")
+    elif covers_the_internet(cidrs):
+        report(f"cluster {args.name} exposes its API to the whole internet ({', '.join(cidrs)})")
 
 
 # --- IAM ---------------------------------------------------------------------------------------
@@ -239,7 +334,68 @@ def iam_problems(document: Any) -> list[str]:
             writes = [a for a in actions if "*" not in a and _is_write(a)]
             if writes:
                 problems.append(f"allows write actions {writes} on Resource '*'")
+            sensitive = [a for a in actions if a in SENSITIVE_READS]
+            if sensitive:
+                problems.append(f"allows reading data or secrets {sensitive} on Resource '*'")
     return problems
+
+
+def _everyone(principal: Any) -> bool:
+    if principal == "*":
+        return True
+    if isinstance(principal, dict):
+        return any("*" in _as_list(value) for value in principal.values())
+    return False
+
+
+def trust_problems(document: Any) -> list[str]:
+    """What is wrong with a role's trust policy: anyone may assume it, or a web identity (OIDC)
+    trust names no subject, so every service account of the cluster may."""
+    problems = []
+    for statement in _statements(document):
+        if statement.get("Effect") != "Allow":
+            continue
+        if _everyone(statement.get("Principal")) and not statement.get("Condition"):
+            problems.append("lets anyone assume it (Principal '*' without a condition)")
+        federated = (
+            (statement.get("Principal") or {}).get("Federated")
+            if isinstance(statement.get("Principal"), dict)
+            else None
+        )
+        if federated and "sts:AssumeRoleWithWebIdentity" in _as_list(statement.get("Action", [])):
+            keys = [key for operator in (statement.get("Condition") or {}).values() for key in operator]
+            if not any(key.endswith(":sub") for key in keys):
+                problems.append("trusts a web identity provider without a :sub condition (any of its identities)")
+    return problems
+
+
+def resource_policy_problems(document: Any) -> list[str]:
+    """A resource policy that lets anyone in: an Allow for Principal '*' with no condition."""
+    return [
+        f"allows {_as_list(statement.get('Action', []))} to anyone (Principal '*' without a condition)"
+        for statement in _statements(document)
+        if statement.get("Effect") == "Allow"
+        and _everyone(statement.get("Principal"))
+        and not statement.get("Condition")
+    ]
+
+
+def _judge_documents(
+    args: ResourceValidationArgs, report: Report, documents: Iterable[Any], judge: Callable[[Any], list[str]]
+) -> None:
+    for document in documents:
+        if not isinstance(document, str) or not document:
+            continue  # not known until apply, or none
+        for problem in judge(json.loads(document)):
+            report(f"{args.name} {problem}")
+
+
+def _iam_trust_scoped(args: ResourceValidationArgs, report: Report) -> None:
+    _judge_documents(args, report, [args.props.get("assumeRolePolicy")], trust_problems)
+
+
+def _resource_policies_not_public(args: ResourceValidationArgs, report: Report) -> None:
+    _judge_documents(args, report, [args.props.get("policy")], resource_policy_problems)
 
 
 def _iam_least_privilege(args: ResourceValidationArgs, report: Report) -> None:
@@ -248,11 +404,7 @@ def _iam_least_privilege(args: ResourceValidationArgs, report: Report) -> None:
         documents = [inline.get("policy") for inline in args.props.get("inlinePolicies") or []]
     else:
         documents = [args.props.get("policy")]
-    for document in documents:
-        if not isinstance(document, str):
-            continue  # not known until apply
-        for problem in iam_problems(json.loads(document)):
-            report(f"{args.name} {problem}")
+    _judge_documents(args, report, documents, iam_problems)
 
 
 def _iam_no_admin_policies(args: ResourceValidationArgs, report: Report) -> None:
@@ -262,6 +414,49 @@ def _iam_no_admin_policies(args: ResourceValidationArgs, report: Report) -> None
     for arn in arns:
         if isinstance(arn, str) and arn.rsplit("/", 1)[-1] in ADMIN_POLICY_NAMES:
             report(f"{args.name} attaches the administrator policy {arn}")
+
+
+def _kms_rotation(args: ResourceValidationArgs, report: Report) -> None:
+    spec = args.props.get("customerMasterKeySpec") or args.props.get("keySpec") or "SYMMETRIC_DEFAULT"
+    if spec == "SYMMETRIC_DEFAULT" and args.props.get("enableKeyRotation") is not True:
+        report(f"key {args.name} is not rotated (enable_key_rotation)")
+
+
+def _ingress_ranges(args: ResourceValidationArgs) -> list[str]:
+    props = args.props
+    if args.resource_type == "aws:ec2/securityGroup:SecurityGroup":
+        return [
+            cidr
+            for rule in props.get("ingress") or []
+            for cidr in [*(rule.get("cidrBlocks") or []), *(rule.get("ipv6CidrBlocks") or [])]
+        ]
+    if args.resource_type == "aws:ec2/securityGroupRule:SecurityGroupRule":
+        if props.get("type") != "ingress":
+            return []
+        return [*(props.get("cidrBlocks") or []), *(props.get("ipv6CidrBlocks") or [])]
+    return [cidr for cidr in (props.get("cidrIpv4"), props.get("cidrIpv6")) if cidr]
+
+
+def _no_world_ingress(args: ResourceValidationArgs, report: Report) -> None:
+    ranges = _ingress_ranges(args)
+    if ranges and covers_the_internet(ranges):
+        report(f"security group {args.name} admits the whole internet ({', '.join(ranges)})")
+
+
+def _vpc_cni_enforces_policies(args: ResourceValidationArgs, report: Report) -> None:
+    if args.props.get("addonName") != "vpc-cni":
+        return
+    configuration = args.props.get("configurationValues")
+    values = json.loads(configuration) if isinstance(configuration, str) and configuration else {}
+    if str(values.get("enableNetworkPolicy", "false")).lower() != "true":
+        report(f"add-on {args.name} does not enforce NetworkPolicies (configuration enableNetworkPolicy)")
+
+
+def _no_directory_buckets(args: ResourceValidationArgs, report: Report) -> None:
+    report(
+        f"directory bucket {args.name}: S3 Express buckets support neither versioning nor the platform's "
+        "bucket policies"
+    )
 
 
 # --- SageMaker, Lambda, API Gateway, CloudWatch --------------------------------------------------
@@ -305,6 +500,12 @@ def _api_throttled_and_logged(args: ResourceValidationArgs, report: Report) -> N
 
 
 def _api_no_anonymous_routes(args: ResourceValidationArgs, report: Report) -> None:
+    if args.resource_type == "aws:apigateway/method:Method":
+        if str(args.props.get("authorization", "NONE")).upper() == "NONE":
+            report(
+                f"method {args.props.get('httpMethod', '')} {args.name} admits anonymous callers (authorization NONE)"
+            )
+        return
     if args.props.get("authorizationType", "NONE") == "NONE":
         report(f"route {args.props.get('routeKey', args.name)} admits anonymous callers (authorization_type NONE)")
 
@@ -426,26 +627,28 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
         "eks-secrets-encryption",
         "EKS encrypts Kubernetes secrets with a KMS key (envelope encryption).",
         "Pass encryption_config_key_arn to eks.Cluster (components.cluster does).",
-        ["eks:index:Cluster"],
+        list(EKS_CLUSTER_TYPES),
         _eks_secrets_encrypted,
     ),
     _resource_policy(
         "eks-control-plane-logs",
         "EKS sends its api, audit and authenticator logs to CloudWatch.",
         "Set enabled_cluster_log_types to include api, audit and authenticator.",
-        ["eks:index:Cluster"],
+        list(EKS_CLUSTER_TYPES),
         _eks_control_plane_logs,
     ),
     _resource_policy(
         "eks-endpoint-restricted",
-        "The EKS API has a private endpoint and no public endpoint open to the whole internet.",
+        "The EKS API has a private endpoint and no public endpoint open to the whole internet (ranges that "
+        "together admit more public addresses than a /8 count as the internet).",
         "Set clusterPublicAccessCidrs to your VPN or office ranges, or clusterEndpointPublicAccess to false.",
-        ["eks:index:Cluster"],
+        list(EKS_CLUSTER_TYPES),
         _eks_endpoint_restricted,
     ),
     _resource_policy(
         "iam-least-privilege",
-        "IAM policies name their actions (no wildcards) and grant no write action on every resource.",
+        "IAM identity policies (role, user, group and managed policies, inline policies of roles) name "
+        "their actions (no wildcards) and grant no write action, and no read of data or secrets, on every resource.",
         "List the exact actions and scope Resource to the ARNs the role needs.",
         [*IAM_POLICY_TYPES, "aws:iam/role:Role"],
         _iam_least_privilege,
@@ -454,12 +657,51 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
         "iam-no-admin-policies",
         "No role or user gets AdministratorAccess, PowerUserAccess or IAMFullAccess.",
         "Attach a policy scoped to what the role does instead.",
-        [
-            "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
-            "aws:iam/userPolicyAttachment:UserPolicyAttachment",
-            "aws:iam/role:Role",
-        ],
+        [*POLICY_ATTACHMENT_TYPES, "aws:iam/role:Role"],
         _iam_no_admin_policies,
+    ),
+    _resource_policy(
+        "iam-trust-scoped",
+        "No role can be assumed by anyone, and a web identity (OIDC) trust names the subject it admits.",
+        "Name the principal; for IRSA use components.iam.ServiceAccountRoles, which conditions on :sub and :aud.",
+        ["aws:iam/role:Role"],
+        _iam_trust_scoped,
+    ),
+    _resource_policy(
+        "resource-policies-not-public",
+        "No resource policy (S3 bucket, KMS key, ECR repository, SQS queue, SNS topic) lets anyone in "
+        "without a condition.",
+        "Name the principals (accounts, roles or services) the resource serves, or add a condition.",
+        list(RESOURCE_POLICY_TYPES),
+        _resource_policies_not_public,
+    ),
+    _resource_policy(
+        "kms-key-rotation",
+        "Symmetric KMS keys rotate their key material yearly (AWSGuard cmkBackingKeyRotationEnabled).",
+        "Set enable_key_rotation = True (components.encryption.rotating_key does).",
+        ["aws:kms/key:Key"],
+        _kms_rotation,
+    ),
+    _resource_policy(
+        "network-no-world-ingress",
+        "No security group admits the whole internet (checked on groups, group rules and VPC ingress rules).",
+        "Admit the VPC's range, a load balancer's security group, or your VPN or office ranges.",
+        list(SECURITY_GROUP_TYPES),
+        _no_world_ingress,
+    ),
+    _resource_policy(
+        "eks-network-policy-enforced",
+        "The VPC CNI enforces NetworkPolicies (CIS EKS 5.4.4: network policies in effect).",
+        'Configure the vpc-cni add-on with {"enableNetworkPolicy": "true"} (components/addons/vpc_cni.py).',
+        ["aws:eks/addon:Addon"],
+        _vpc_cni_enforces_policies,
+    ),
+    _resource_policy(
+        "s3-general-purpose-buckets-only",
+        "Buckets are general-purpose buckets, which the S3 rules can hold to versioning, TLS-only and KMS.",
+        "Use aws.s3.Bucket (components.artifact_store) instead of a directory bucket.",
+        [DIRECTORY_BUCKET],
+        _no_directory_buckets,
     ),
     _resource_policy(
         "sagemaker-kms-and-data-capture",
@@ -484,9 +726,9 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
     ),
     _resource_policy(
         "apigateway-no-anonymous-routes",
-        "Every API Gateway route requires IAM or a JWT authorizer.",
+        "Every API Gateway route (HTTP API) and method (REST API) requires IAM or an authorizer.",
         "Set authorization_type AWS_IAM, or JWT with an authorizer (apiAuthorization in the stack config).",
-        ["aws:apigatewayv2/route:Route"],
+        ["aws:apigatewayv2/route:Route", "aws:apigateway/method:Method"],
         _api_no_anonymous_routes,
     ),
     _resource_policy(

@@ -201,6 +201,199 @@ RESOURCE_CASES: list[tuple[str, str, dict[str, Any], str]] = [
 ]
 
 
+def _doc(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+GOOD_EKS = {
+    "encryptionConfig": [{"resources": ["secrets"], "provider": {"keyArn": "arn:key"}}],
+    "enabledClusterLogTypes": ["api", "audit", "authenticator"],
+}
+OIDC = {"Federated": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/X"}
+# The ways around the pack that a review found, each now a rejection.
+BYPASS_CASES: list[tuple[str, str, dict[str, Any], str]] = [
+    (
+        "eks-endpoint-restricted",
+        "aws:eks/cluster:Cluster",
+        {**GOOD_EKS, "vpcConfig": {"endpointPrivateAccess": True, "endpointPublicAccess": True}},
+        "no publicAccessCidrs",
+    ),
+    (
+        "eks-endpoint-restricted",
+        "eks:index:Cluster",
+        {
+            "encryptionConfigKeyArn": "arn:key",
+            "enabledClusterLogTypes": ["api", "audit", "authenticator"],
+            "endpointPrivateAccess": True,
+            "publicAccessCidrs": ["0.0.0.0/1", "128.0.0.0/1"],
+        },
+        "whole internet (0.0.0.0/1, 128.0.0.0/1)",
+    ),
+    (
+        "eks-secrets-encryption",
+        "aws:eks/cluster:Cluster",
+        {
+            "enabledClusterLogTypes": ["api", "audit", "authenticator"],
+            "vpcConfig": {"endpointPrivateAccess": True, "endpointPublicAccess": False},
+        },
+        "does not encrypt Kubernetes secrets",
+    ),
+    (
+        "eks-control-plane-logs",
+        "aws:eks/cluster:Cluster",
+        {
+            **GOOD_EKS,
+            "enabledClusterLogTypes": [],
+            "vpcConfig": {"endpointPrivateAccess": True, "endpointPublicAccess": False},
+        },
+        "does not log api, audit, authenticator",
+    ),
+    (
+        "iam-trust-scoped",
+        "aws:iam/role:Role",
+        {"assumeRolePolicy": _doc({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"})},
+        "lets anyone assume it",
+    ),
+    (
+        "iam-trust-scoped",
+        "aws:iam/role:Role",
+        {
+            "assumeRolePolicy": _doc(
+                {
+                    "Effect": "Allow",
+                    "Principal": OIDC,
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {"StringEquals": {"oidc.eks.us-east-1.amazonaws.com/id/X:aud": "sts.amazonaws.com"}},
+                }
+            )
+        },
+        "without a :sub condition",
+    ),
+    (
+        "iam-least-privilege",
+        "aws:iam/groupPolicy:GroupPolicy",
+        {"policy": _doc({"Effect": "Allow", "Action": "ec2:*", "Resource": "*"})},
+        "allows wildcard actions ['ec2:*']",
+    ),
+    (
+        "iam-least-privilege",
+        "aws:iam/userPolicy:UserPolicy",
+        {"policy": _doc({"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"})},
+        "reading data or secrets ['secretsmanager:GetSecretValue']",
+    ),
+    (
+        "iam-least-privilege",
+        "aws:iam/rolePolicy:RolePolicy",
+        {"policy": _doc({"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*"})},
+        "reading data or secrets ['s3:GetObject']",
+    ),
+    (
+        "iam-no-admin-policies",
+        "aws:iam/policyAttachment:PolicyAttachment",
+        {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess", "roles": ["r"]},
+        "attaches the administrator policy",
+    ),
+    (
+        "iam-no-admin-policies",
+        "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+        {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess", "group": "g"},
+        "attaches the administrator policy",
+    ),
+    (
+        "resource-policies-not-public",
+        "aws:kms/key:Key",
+        {
+            "enableKeyRotation": True,
+            "policy": _doc({"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"}),
+        },
+        "to anyone",
+    ),
+    (
+        "resource-policies-not-public",
+        "aws:ecr/repositoryPolicy:RepositoryPolicy",
+        {"policy": _doc({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "ecr:BatchGetImage"})},
+        "to anyone",
+    ),
+    (
+        "resource-policies-not-public",
+        "aws:s3/bucketPolicy:BucketPolicy",
+        {
+            "policy": _doc(
+                {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}
+            )
+        },
+        "to anyone",
+    ),
+    ("kms-key-rotation", "aws:kms/key:Key", {"enableKeyRotation": False}, "is not rotated"),
+    (
+        "network-no-world-ingress",
+        "aws:ec2/securityGroup:SecurityGroup",
+        {"ingress": [{"protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks": ["0.0.0.0/0"]}]},
+        "admits the whole internet",
+    ),
+    (
+        "network-no-world-ingress",
+        "aws:ec2/securityGroupRule:SecurityGroupRule",
+        {"type": "ingress", "cidrBlocks": ["0.0.0.0/1", "128.0.0.0/1"], "fromPort": 443, "toPort": 443},
+        "admits the whole internet",
+    ),
+    (
+        "network-no-world-ingress",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        {"cidrIpv6": "::/0", "ipProtocol": "tcp", "fromPort": 443, "toPort": 443},
+        "admits the whole internet",
+    ),
+    (
+        "apigateway-no-anonymous-routes",
+        "aws:apigateway/method:Method",
+        {"authorization": "NONE", "httpMethod": "POST"},
+        "admits anonymous callers (authorization NONE)",
+    ),
+    (
+        "eks-network-policy-enforced",
+        "aws:eks/addon:Addon",
+        {"addonName": "vpc-cni", "clusterName": "c"},
+        "does not enforce NetworkPolicies",
+    ),
+    (
+        "s3-general-purpose-buckets-only",
+        "aws:s3/directoryBucket:DirectoryBucket",
+        {"bucket": "b--use1-az4--x-s3"},
+        "directory bucket",
+    ),
+]
+RESOURCE_CASES += BYPASS_CASES
+
+
+def test_a_bucket_of_the_other_general_purpose_type_is_judged_too(dev_run: StackRun) -> None:
+    """A BucketV2 with no safeguards trips all four S3 rules, like a Bucket."""
+    from pulumi_policy import PolicyResource
+
+    resources = policy_resources(dev_run)
+    template = next(r for r in resources if r.resource_type == "aws:s3/bucket:Bucket")
+    bare = PolicyResource(
+        resource_type="aws:s3/bucketV2:BucketV2",
+        props={"bucketPrefix": "bare", "tags": {}},
+        urn=template.urn.replace("aws:s3/bucket:Bucket::artifacts-", "aws:s3/bucketV2:BucketV2::bare-"),
+        name="bare",
+        opts=template.opts,
+        provider=template.provider,
+        parent=template.parent,
+        dependencies=[],
+        property_dependencies={},
+    )
+    found = {v.policy for v in evaluate([*resources, bare]) if "bare" in v.message}
+    assert found == {"s3-public-access-blocked", "s3-encrypted", "s3-tls-only", "s3-versioned"}
+
+
+def test_the_internet_in_pieces_is_still_the_internet() -> None:
+    from policy.rules import covers_the_internet
+
+    assert covers_the_internet(["0.0.0.0/0"]) and covers_the_internet(["0.0.0.0/1", "128.0.0.0/1"])
+    assert covers_the_internet(["1.0.0.0/8", "2.0.0.0/8"])
+    assert not covers_the_internet(["203.0.113.0/24", "198.51.100.0/24", "10.0.0.0/8"])
+
+
 def _only(found: list[Violation], policy: str, message: str) -> None:
     assert found, f"{policy} reported nothing"
     assert {v.policy for v in found} == {policy}, found
@@ -257,7 +450,11 @@ STACK_CASES: list[tuple[str, str, Callable[[dict[str, Any]], None] | None, str]]
     (
         "s3-tls-only",
         "aws:s3/bucketPolicy:BucketPolicy",
-        lambda props: props.update(policy=json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*"}]})),
+        lambda props: props.update(
+            policy=json.dumps(
+                {"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}}]}
+            )
+        ),
         "denies requests without TLS",
     ),
 ]
