@@ -35,6 +35,14 @@ GRAFANA_ADMIN_SECRET = "grafana-admin"
 ALERTMANAGER_SECRET = "alertmanager-config"
 LOKI_SERVICE_ACCOUNT = "loki"
 GRAFANA_SERVICE_ACCOUNT = "kube-prometheus-stack-grafana"
+
+
+def resources(cpu: str, memory: str, memory_limit: str) -> dict[str, Any]:
+    """Requests for scheduling and a memory limit for every container: a leak ends in a restart of
+    that container, not in a node under memory pressure. (No CPU limit: it only throttles.)"""
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit}}
+
+
 # Components a managed control plane keeps out of reach: EKS exposes no controller-manager,
 # scheduler or etcd endpoints, and kube-proxy serves metrics on 127.0.0.1 only (kind binds all four
 # to 127.0.0.1 too). Scraping them would only page: their ServiceMonitors and rules stay off.
@@ -387,14 +395,14 @@ class Observability(pulumi.ComponentResource):
                     **everywhere,
                     "retention": args.spec.prometheus_retention,
                     "storageSpec": {"volumeClaimTemplate": {"spec": storage}},
-                    "resources": {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
+                    "resources": resources("500m", "2Gi", "4Gi"),
                 }
             },
             "alertmanager": {
                 "alertmanagerSpec": {
                     "useExistingSecret": True,
                     "configSecret": ALERTMANAGER_SECRET,
-                    "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+                    "resources": resources("50m", "128Mi", "256Mi"),
                 }
             },
             "grafana": {
@@ -405,6 +413,7 @@ class Observability(pulumi.ComponentResource):
                 },
                 "serviceAccount": grafana_service_account,
                 "sidecar": {
+                    "resources": resources("20m", "64Mi", "128Mi"),
                     "dashboards": {
                         "enabled": True,
                         "label": "grafana_dashboard",
@@ -421,10 +430,16 @@ class Observability(pulumi.ComponentResource):
                 },
                 "additionalDataSources": datasources,
                 "ingress": grafana_ingress_values(args.spec.grafana_ingress),
-                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+                "resources": resources("100m", "256Mi", "512Mi"),
             },
             "nodeExporter": {"enabled": True},
             "kubeStateMetrics": {"enabled": True},
+            "kube-state-metrics": {"resources": resources("50m", "128Mi", "256Mi")},
+            "prometheus-node-exporter": {"resources": resources("20m", "32Mi", "64Mi")},
+            "prometheusOperator": {
+                "resources": resources("50m", "128Mi", "256Mi"),
+                "admissionWebhooks": {"patch": {"resources": resources("10m", "32Mi", "64Mi")}},
+            },
             **HIDDEN_COMPONENTS_OFF,
         }
 
@@ -485,6 +500,12 @@ def loki_values(args: ObservabilityArgs, role_arn: pulumi.Output[str] | None) ->
         # names a template the chart does not define, so rendering it fails the install.
         "test": {"enabled": False},
         "lokiCanary": {"enabled": False},
+        "gateway": {
+            "resources": resources("20m", "32Mi", "128Mi"),
+            "metrics": {"resources": resources("10m", "16Mi", "64Mi")},
+        },
+        "sidecar": {"resources": resources("10m", "32Mi", "128Mi")},
+        "memcachedExporter": {"resources": resources("10m", "32Mi", "64Mi")},
         **_cache_values(args.spec),
     }
     if args.aws is not None:
@@ -501,15 +522,15 @@ def loki_values(args: ObservabilityArgs, role_arn: pulumi.Output[str] | None) ->
     if args.spec.loki_scalable:
         values.update(
             deploymentMode="SimpleScalable",
-            backend={"replicas": 3},
-            read={"replicas": 3},
-            write={"replicas": 3},
+            backend={"replicas": 3, "resources": resources("100m", "256Mi", "1Gi")},
+            read={"replicas": 3, "resources": resources("100m", "256Mi", "1Gi")},
+            write={"replicas": 3, "resources": resources("100m", "256Mi", "1Gi")},
             singleBinary={"replicas": 0},
         )
     else:
         values.update(
             deploymentMode="Monolithic",
-            singleBinary={"replicas": 1},
+            singleBinary={"replicas": 1, "resources": resources("100m", "256Mi", "1Gi")},
             backend={"replicas": 0},
             read={"replicas": 0},
             write={"replicas": 0},
@@ -582,8 +603,11 @@ def alloy_values(loki_url: str) -> dict[str, Any]:
         "alloy": {
             "configMap": {"create": True, "content": ALLOY_CONFIG.replace("LOKI_URL", loki_url).strip() + "\n"},
             "mounts": {"varlog": False},
-            "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+            "resources": resources("50m", "128Mi", "256Mi"),
+            # It reads logs through the Kubernetes API, not from the node: no root needed.
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 473, "runAsGroup": 473},
         },
+        "configReloader": {"resources": resources("10m", "32Mi", "64Mi")},
     }
 
 

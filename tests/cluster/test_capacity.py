@@ -131,6 +131,7 @@ def test_everything_at_its_maximum_scale_fits_the_node_groups_at_theirs(cluster:
 
 
 def test_lokis_default_chunks_cache_does_not_fit_a_dev_node() -> None:
-    """The check can fail: Loki's default chunks cache (8192 MB, requested at 1.2x) fits no dev node."""
+    """The check can fail: Loki's default chunks cache (8192 MB, requested at 1.2x: 9830Mi, plus its
+    exporter's 32Mi) fits no dev node."""
     too_big = pods_that_do_not_fit(render_stack("dev", (("lokiChunksCacheMb", 8192),)))
-    assert len(too_big) == 1 and "StatefulSet/loki-chunks-cache: 500m 9830Mi" in too_big[0], too_big
+    assert len(too_big) == 1 and "StatefulSet/loki-chunks-cache: " in too_big[0] and "9862Mi" in too_big[0], too_big
