@@ -189,16 +189,103 @@ RESOURCE_CASES: list[tuple[str, str, dict[str, Any], str]] = [
     (
         "k8s-own-workloads-nonroot-with-limits",
         "kubernetes:helm.sh/v3:Release",
-        {"chart": CHART, "values": {"resources": {"limits": {"cpu": None, "memory": None}}}},
+        {
+            "chart": CHART,
+            "name": "model-service",
+            "namespace": "models",
+            "values": {"resources": {"limits": {"cpu": None}}},
+        },
         "runs without CPU and memory limits",
     ),
     (
-        "k8s-own-workloads-nonroot-with-limits",
+        "k8s-pod-security",
         "kubernetes:apps/v1:Deployment",
-        {"spec": {"template": {"spec": {"containers": [{"name": "app", "resources": {"limits": {"cpu": "1"}}}]}}}},
+        {"spec": {"template": {"spec": {"containers": [{"name": "app", "resources": {"limits": {"memory": "1Gi"}}}]}}}},
         "container app may run as root",
     ),
 ]
+NON_ROOT = {"runAsNonRoot": True}
+LIMITED = {"limits": {"memory": "256Mi"}}
+K8S_BYPASS_CASES: list[tuple[str, str, dict[str, Any], str]] = [
+    (
+        "k8s-pod-security",
+        "kubernetes:apps/v1:DaemonSet",
+        {
+            "spec": {
+                "template": {
+                    "spec": {
+                        "hostNetwork": True,
+                        "securityContext": NON_ROOT,
+                        "containers": [{"name": "a", "resources": LIMITED}],
+                    }
+                }
+            }
+        },
+        "uses hostNetwork",
+    ),
+    (
+        "k8s-pod-security",
+        "kubernetes:apps/v1:Deployment",
+        {
+            "spec": {
+                "template": {
+                    "spec": {
+                        "securityContext": NON_ROOT,
+                        "volumes": [{"name": "root", "hostPath": {"path": "/"}}],
+                        "containers": [{"name": "a", "resources": LIMITED}],
+                    }
+                }
+            }
+        },
+        "mounts the node's / (hostPath)",
+    ),
+    (
+        "k8s-pod-security",
+        "kubernetes:apps/v1:StatefulSet",
+        {
+            "spec": {
+                "template": {
+                    "spec": {
+                        "securityContext": NON_ROOT,
+                        "containers": [{"name": "a", "securityContext": {"privileged": True}, "resources": LIMITED}],
+                    }
+                }
+            }
+        },
+        "container a is privileged",
+    ),
+    (
+        "k8s-pod-security",
+        "kubernetes:batch/v1:Job",
+        {"spec": {"template": {"spec": {"securityContext": NON_ROOT, "containers": [{"name": "a"}]}}}},
+        "container a has no memory limit",
+    ),
+    (
+        "k8s-pod-security",
+        "kubernetes:core/v1:Pod",
+        {
+            "spec": {
+                "securityContext": NON_ROOT,
+                "containers": [
+                    {"name": "a", "resources": LIMITED, "securityContext": {"capabilities": {"add": ["SYS_ADMIN"]}}}
+                ],
+            }
+        },
+        "adds capabilities ['SYS_ADMIN']",
+    ),
+    (
+        "k8s-pod-security",
+        "kubernetes:helm.sh/v3:Release",
+        {
+            "chart": "charts/vendor/metrics-server-3.13.1.tgz",
+            "name": "metrics-server",
+            "namespace": "kube-system",
+            "values": {"securityContext": {"runAsNonRoot": False, "runAsUser": 0}, "resources": LIMITED},
+        },
+        "release metrics-server: Deployment metrics-server container metrics-server may run as root",
+    ),
+]
+RESOURCE_CASES += K8S_BYPASS_CASES
 
 
 def _doc(*statements: dict[str, Any]) -> str:
@@ -365,6 +452,26 @@ BYPASS_CASES: list[tuple[str, str, dict[str, Any], str]] = [
 RESOURCE_CASES += BYPASS_CASES
 
 
+def test_a_namespace_without_a_default_deny_policy_is_rejected(dev_run: StackRun) -> None:
+    resources = [
+        r
+        for r in policy_resources(dev_run)
+        if not (
+            r.resource_type == "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+            and r.name.startswith("model-service-policy")
+        )
+    ]
+    _only(evaluate(resources), "k8s-namespaces-deny-by-default", "namespace models has no default-deny NetworkPolicy")
+
+
+def test_the_vendored_node_exporter_is_exempt_by_name_only() -> None:
+    from policy.rules import POD_SECURITY_EXEMPTIONS
+
+    assert len(POD_SECURITY_EXEMPTIONS) == 1
+    ((allowed, reason),) = POD_SECURITY_EXEMPTIONS.values()
+    assert allowed == {"hostNetwork", "hostPID", "hostPath"} and "node-exporter" in reason
+
+
 def test_a_bucket_of_the_other_general_purpose_type_is_judged_too(dev_run: StackRun) -> None:
     """A BucketV2 with no safeguards trips all four S3 rules, like a Bucket."""
     from pulumi_policy import PolicyResource
@@ -476,7 +583,9 @@ def test_a_bucket_missing_a_safeguard_is_rejected(
 
 
 def test_every_rule_has_a_rejection_test_and_says_how_to_fix_it() -> None:
-    covered = {case[0] for case in RESOURCE_CASES} | {case[0] for case in STACK_CASES} | {"aws-tagged"}
+    covered = {case[0] for case in RESOURCE_CASES} | {case[0] for case in STACK_CASES}
+    # Tested above on their own: tags come from the provider, namespaces from the whole stack.
+    covered |= {"aws-tagged", "k8s-namespaces-deny-by-default"}
     assert covered == {policy.name for policy in POLICIES}
     for policy in POLICIES:
         assert policy.description and policy.remediation_steps, policy.name
