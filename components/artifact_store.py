@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -11,12 +11,16 @@ import pulumi_aws as aws
 from components.encryption import rotating_key
 from components.iam import policy_document
 
+# Where S3 writes the other buckets' server access logs. S3 delivers access logs only to a bucket
+# encrypted with S3-managed keys (SSE-S3), so this one bucket is not KMS-encrypted.
+ACCESS_LOGS = "access-logs"
 # Purpose of each bucket -> what it holds (also its description in tags).
 BUCKETS: Mapping[str, str] = {
     "datasets": "training and evaluation data sets",
     "models": "versioned model artifacts (model.tar.gz)",
     "logs": "Loki chunks and rules",
     "capture": "SageMaker data capture of requests and responses",
+    ACCESS_LOGS: "S3 server access logs of the other buckets",
 }
 
 
@@ -53,17 +57,34 @@ class ModelArtifact:
         ]
 
 
+def _deny_insecure_transport(bucket_arn: str) -> dict[str, object]:
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
 def tls_only_policy(bucket_arn: str) -> str:
     """Bucket policy that denies every request not made over TLS."""
+    return policy_document(_deny_insecure_transport(bucket_arn))
+
+
+def access_log_policy(bucket_arn: str, source_arns: Sequence[str]) -> str:
+    """TLS only, and S3's logging service may write the access logs of `source_arns`, nothing else."""
     return policy_document(
+        _deny_insecure_transport(bucket_arn),
         {
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [bucket_arn, f"{bucket_arn}/*"],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }
+            "Sid": "S3ServerAccessLogs",
+            "Effect": "Allow",
+            "Principal": {"Service": "logging.s3.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/*",
+            "Condition": {"ArnLike": {"aws:SourceArn": list(source_arns)}},
+        },
     )
 
 
@@ -105,8 +126,30 @@ class ArtifactStore(pulumi.ComponentResource):
         self.kms_key_arn = key.arn
         self.bucket_names = {}
         self.bucket_arns = {}
-        for purpose, contents in BUCKETS.items():
-            bucket = self._bucket(name, purpose, contents, key, args)
+        access_logs = self._bucket(name, ACCESS_LOGS, BUCKETS[ACCESS_LOGS], None, args)
+        buckets = {
+            purpose: self._bucket(name, purpose, contents, key, args)
+            for purpose, contents in BUCKETS.items()
+            if purpose != ACCESS_LOGS
+        }
+        for purpose, bucket in buckets.items():
+            aws.s3.BucketLogging(
+                f"{name}-{purpose}",
+                bucket=bucket.id,
+                target_bucket=access_logs.id,
+                target_prefix=f"{purpose}/",
+                opts=pulumi.ResourceOptions(parent=bucket),
+            )
+        # Only S3's logging service may write there, and only for these buckets.
+        aws.s3.BucketPolicy(
+            f"{name}-{ACCESS_LOGS}",
+            bucket=access_logs.id,
+            policy=pulumi.Output.all(access_logs.arn, *[bucket.arn for bucket in buckets.values()]).apply(
+                lambda arns: access_log_policy(arns[0], arns[1:])
+            ),
+            opts=pulumi.ResourceOptions(parent=access_logs),
+        )
+        for purpose, bucket in {ACCESS_LOGS: access_logs, **buckets}.items():
             self.bucket_names[purpose] = bucket.bucket
             self.bucket_arns[purpose] = bucket.arn
         self.register_outputs({"bucketNames": self.bucket_names, "kmsKeyArn": self.kms_key_arn})
@@ -120,8 +163,10 @@ class ArtifactStore(pulumi.ComponentResource):
         return ModelArtifact(self.bucket("models"), prefix, version)
 
     def _bucket(
-        self, name: str, purpose: str, contents: str, key: aws.kms.Key, args: ArtifactStoreArgs
+        self, name: str, purpose: str, contents: str, key: aws.kms.Key | None, args: ArtifactStoreArgs
     ) -> aws.s3.Bucket:
+        """A private, versioned bucket with lifecycle rules; KMS-encrypted with `key`, or with
+        S3-managed keys where there is none (the access-log bucket)."""
         bucket = aws.s3.Bucket(
             f"{name}-{purpose}",
             bucket_prefix=f"{args.name_prefix}-{purpose}-",
@@ -151,10 +196,10 @@ class ArtifactStore(pulumi.ComponentResource):
             rules=[
                 aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
                     apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="aws:kms",
-                        kms_master_key_id=key.arn,
+                        sse_algorithm="aws:kms" if key is not None else "AES256",
+                        kms_master_key_id=key.arn if key is not None else None,
                     ),
-                    bucket_key_enabled=True,
+                    bucket_key_enabled=key is not None,
                 )
             ],
             opts=child,
@@ -195,11 +240,12 @@ class ArtifactStore(pulumi.ComponentResource):
             rules=rules,
             opts=pulumi.ResourceOptions(parent=bucket, depends_on=[versioning]),
         )
-        aws.s3.BucketPolicy(
-            f"{name}-{purpose}",
-            bucket=bucket.id,
-            policy=bucket.arn.apply(tls_only_policy),
-            # S3 rejects a bucket policy while the public access block is being applied.
-            opts=pulumi.ResourceOptions(parent=bucket, depends_on=[public_access]),
-        )
+        if key is not None:
+            aws.s3.BucketPolicy(
+                f"{name}-{purpose}",
+                bucket=bucket.id,
+                policy=bucket.arn.apply(tls_only_policy),
+                # S3 rejects a bucket policy while the public access block is being applied.
+                opts=pulumi.ResourceOptions(parent=bucket, depends_on=[public_access]),
+            )
         return bucket

@@ -42,6 +42,7 @@ ENCRYPTION = (
 )
 VERSIONING = ("aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2")
 BUCKET_POLICY = ("aws:s3/bucketPolicy:BucketPolicy",)
+LOGGING = ("aws:s3/bucketLogging:BucketLogging", "aws:s3/bucketLoggingV2:BucketLoggingV2")
 IAM_POLICY_TYPES = (
     "aws:iam/rolePolicy:RolePolicy",
     "aws:iam/policy:Policy",
@@ -177,11 +178,22 @@ def _public_access_blocked(bucket: PolicyResource, resources: list[PolicyResourc
     return None
 
 
+def _log_target(bucket: PolicyResource, resources: list[PolicyResource]) -> bool:
+    """Is the bucket where other buckets' server access logs go?"""
+    return any(
+        resource.resource_type in LOGGING
+        and any(dependency.urn == bucket.urn for dependency in resource.property_dependencies.get("targetBucket", []))
+        for resource in resources
+    )
+
+
 def _encrypted(bucket: PolicyResource, resources: list[PolicyResource]) -> str | None:
+    # Named exemption: S3 delivers server access logs only to a bucket with S3-managed keys.
+    accepted = ("aws:kms", "aws:kms:dsse", "AES256") if _log_target(bucket, resources) else ("aws:kms", "aws:kms:dsse")
     for configuration in _settings_of(bucket, resources, ENCRYPTION):
         for rule in configuration.props.get("rules") or []:
             algorithm = (rule.get("applyServerSideEncryptionByDefault") or {}).get("sseAlgorithm")
-            if algorithm in ("aws:kms", "aws:kms:dsse"):
+            if algorithm in accepted:
                 return None
     return "has no default encryption with a KMS key (BucketServerSideEncryptionConfiguration, sse_algorithm aws:kms)"
 
@@ -207,6 +219,12 @@ def _tls_only(bucket: PolicyResource, resources: list[PolicyResource]) -> str | 
         if any(_denies_insecure_transport(s) for s in _statements(json.loads(document))):
             return None
     return "has no bucket policy that denies requests without TLS (aws:SecureTransport false)"
+
+
+def _access_logged(bucket: PolicyResource, resources: list[PolicyResource]) -> str | None:
+    if _log_target(bucket, resources) or _settings_of(bucket, resources, LOGGING):
+        return None
+    return "writes no server access logs (BucketLogging to the access-log bucket)"
 
 
 # --- ECR, EKS ----------------------------------------------------------------------------------
@@ -697,6 +715,13 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
         "Every S3 bucket denies requests made without TLS.",
         "Attach a bucket policy with a Deny on aws:SecureTransport false (components.artifact_store.tls_only_policy).",
         _each_bucket(_tls_only),
+    ),
+    _stack_policy(
+        "s3-access-logged",
+        "Every S3 bucket writes server access logs (AWSGuard s3BucketLoggingEnabled); the bucket that receives "
+        "them is the one exempt, and the one that may use S3-managed keys, since S3 delivers logs only there.",
+        "Add an aws.s3.BucketLogging with target_bucket the access-log bucket (ArtifactStore does).",
+        _each_bucket(_access_logged),
     ),
     _stack_policy(
         "s3-versioned",

@@ -11,7 +11,9 @@ def read(reader: Reader) -> ArtifactStoreSpec:
         force_destroy=reader.boolean("bucketForceDestroy"),
         noncurrent_version_expiration_days=reader.integer("noncurrentVersionExpirationDays", minimum=1),
         expiration_days={
-            "logs": reader.integer("logsExpirationDays", minimum=1),
+            "logs": (logs := reader.integer("logsExpirationDays", minimum=1)),
             "capture": reader.integer("captureExpirationDays", minimum=1),
+            # S3 server access logs are kept as long as the platform's other logs.
+            "access-logs": logs,
         },
     )

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from components.artifact_store import BUCKETS
+from components.artifact_store import ACCESS_LOGS, BUCKETS
 from tests.support.pulumi_harness import StackRun, run_program
 
 
@@ -37,8 +37,12 @@ def test_every_bucket_is_private_encrypted_versioned_and_tls_only(run: StackRun)
             for flag in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
         )
         default = encryption[bucket_id]["rules"][0]["applyServerSideEncryptionByDefault"]
-        assert default["sseAlgorithm"] == "aws:kms"
-        assert default["kmsMasterKeyId"] == run.outputs["artifactsKmsKeyArn"]
+        if bucket_id == f"artifacts-{ACCESS_LOGS}-id":
+            # S3 delivers server access logs only to a bucket with S3-managed keys.
+            assert default == {"sseAlgorithm": "AES256"}
+        else:
+            assert default["sseAlgorithm"] == "aws:kms"
+            assert default["kmsMasterKeyId"] == run.outputs["artifactsKmsKeyArn"]
         assert versioning[bucket_id]["versioningConfiguration"]["status"] == "Enabled"
         assert ownership[bucket_id]["rule"]["objectOwnership"] == "BucketOwnerEnforced"
         statement = json.loads(policies[bucket_id]["policy"])["Statement"][0]
@@ -60,7 +64,18 @@ def test_lifecycle_expires_noncurrent_versions_everywhere_and_logs_and_capture_b
         by_id = {rule["id"]: rule for rule in bucket_rules}
         assert by_id["expire-noncurrent-versions"]["noncurrentVersionExpiration"]["noncurrentDays"] == 7
         expiry = by_id.get("expire-objects", {}).get("expiration", {}).get("days")
-        assert expiry == {"logs": 7, "capture": 14}.get(purpose)
+        assert expiry == {"logs": 7, "capture": 14, ACCESS_LOGS: 7}.get(purpose)
+
+
+def test_every_bucket_logs_its_access_to_the_access_log_bucket_which_only_s3_logging_may_write() -> None:
+    run = run_program("prod")
+    logging = {r.inputs["bucket"]: r.inputs for r in run.of_type("aws:s3/bucketLogging:BucketLogging")}
+    assert set(logging) == {f"artifacts-{purpose}-id" for purpose in BUCKETS if purpose != ACCESS_LOGS}
+    assert {inputs["targetBucket"] for inputs in logging.values()} == {f"artifacts-{ACCESS_LOGS}-id"}
+    policy = json.loads(_by_bucket(run, "aws:s3/bucketPolicy:BucketPolicy")[f"artifacts-{ACCESS_LOGS}-id"]["policy"])
+    writer = next(s for s in policy["Statement"] if s["Effect"] == "Allow")
+    assert writer["Principal"] == {"Service": "logging.s3.amazonaws.com"} and writer["Action"] == "s3:PutObject"
+    assert len(writer["Condition"]["ArnLike"]["aws:SourceArn"]) == len(BUCKETS) - 1
 
 
 @pytest.mark.parametrize(("stack", "force_destroy"), [("dev", True), ("prod", False)])

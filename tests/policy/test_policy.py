@@ -44,7 +44,7 @@ def test_every_stack_passes_the_pack(stack: str, overrides: dict) -> None:
     run = run_program(stack, overrides=overrides)
     assert violations_of(run) == []
     if stack != "local":
-        assert len(run.of_type("aws:s3/bucket:Bucket")) == 4  # the stack rules had buckets to judge
+        assert len(run.of_type("aws:s3/bucket:Bucket")) == 5  # the stack rules had buckets to judge
 
 
 # (policy, resource type, props, what the message says)
@@ -490,7 +490,7 @@ def test_a_bucket_of_the_other_general_purpose_type_is_judged_too(dev_run: Stack
         property_dependencies={},
     )
     found = {v.policy for v in evaluate([*resources, bare]) if "bare" in v.message}
-    assert found == {"s3-public-access-blocked", "s3-encrypted", "s3-tls-only", "s3-versioned"}
+    assert found == {"s3-public-access-blocked", "s3-encrypted", "s3-tls-only", "s3-versioned", "s3-access-logged"}
 
 
 def test_the_internet_in_pieces_is_still_the_internet() -> None:
@@ -548,6 +548,7 @@ STACK_CASES: list[tuple[str, str, Callable[[dict[str, Any]], None] | None, str]]
         lambda props: props["rules"][0]["applyServerSideEncryptionByDefault"].update(sseAlgorithm="AES256"),
         "has no default encryption with a KMS key",
     ),
+    ("s3-access-logged", "aws:s3/bucketLogging:BucketLogging", None, "writes no server access logs"),
     (
         "s3-versioned",
         "aws:s3/bucketVersioning:BucketVersioning",
