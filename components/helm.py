@@ -47,3 +47,9 @@ def vendored_release(
         timeout=timeout,
         opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
     )
+
+
+def resources(cpu: str, memory: str, memory_limit: str) -> dict[str, Any]:
+    """Requests for scheduling and a memory limit for every container: a leak ends in a restart of
+    that container, not in a node under memory pressure. (No CPU limit: it only throttles.)"""
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit}}

@@ -22,9 +22,12 @@ import pulumi_random as random
 import yaml
 
 from components import network_policies
+from components.alloy import alloy_values
 from components.artifact_store import StoredBucket
-from components.helm import vendored_release
+from components.helm import resources, vendored_release
 from components.iam import ServiceAccountRoles, arn_partition, policy_document
+from components.loki import SERVICE_ACCOUNT as LOKI_SERVICE_ACCOUNT
+from components.loki import LokiSpec, loki_values
 from components.vendored_charts import ALLOY, KUBE_PROMETHEUS_STACK, LOKI
 
 # Dashboards over the CloudWatch datasource (built by `python -m monitoring`); shipped
@@ -33,14 +36,7 @@ AWS_DASHBOARDS = (Path(__file__).resolve().parent / "dashboards" / "managed-infe
 AWS_DASHBOARD_FOLDER = "Managed inference"
 GRAFANA_ADMIN_SECRET = "grafana-admin"
 ALERTMANAGER_SECRET = "alertmanager-config"
-LOKI_SERVICE_ACCOUNT = "loki"
 GRAFANA_SERVICE_ACCOUNT = "kube-prometheus-stack-grafana"
-
-
-def resources(cpu: str, memory: str, memory_limit: str) -> dict[str, Any]:
-    """Requests for scheduling and a memory limit for every container: a leak ends in a restart of
-    that container, not in a node under memory pressure. (No CPU limit: it only throttles.)"""
-    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit}}
 
 
 # Components a managed control plane keeps out of reach: EKS exposes no controller-manager,
@@ -289,7 +285,17 @@ class Observability(pulumi.ComponentResource):
             name,
             LOKI,
             namespace=args.namespace,
-            values=loki_values(args, loki_role_arn),
+            values=loki_values(
+                LokiSpec(
+                    args.spec.loki_retention_hours,
+                    args.spec.loki_scalable,
+                    args.spec.loki_chunks_cache_mb,
+                    args.spec.loki_results_cache_mb,
+                ),
+                args.aws.logs_bucket if args.aws else None,
+                args.aws.region if args.aws else None,
+                loki_role_arn,
+            ),
             parent=self,
             depends_on=[self.prometheus_stack],
         )
@@ -466,148 +472,6 @@ def grafana_ingress_values(ingress: GrafanaIngress | None) -> dict[str, Any]:
         "hosts": [ingress.hostname],
         "path": "/",
         "pathType": "Prefix",
-    }
-
-
-def loki_values(args: ObservabilityArgs, role_arn: pulumi.Output[str] | None) -> dict[str, Any]:
-    """Single binary on the filesystem (local), single binary or simple-scalable on S3 (AWS)."""
-    schema = {
-        "configs": [
-            {
-                "from": "2024-04-01",
-                "store": "tsdb",
-                "object_store": "s3" if args.aws else "filesystem",
-                "schema": "v13",
-                "index": {"prefix": "index_", "period": "24h"},
-            }
-        ]
-    }
-    loki: dict[str, Any] = {
-        "auth_enabled": False,
-        "schemaConfig": schema,
-        "limits_config": {
-            "retention_period": f"{args.spec.loki_retention_hours}h",
-            "allow_structured_metadata": True,
-            "volume_enabled": True,
-        },
-        "compactor": {"retention_enabled": True, "delete_request_store": "s3" if args.aws else "filesystem"},
-        "commonConfig": {"replication_factor": 3 if args.spec.loki_scalable else 1},
-    }
-    values: dict[str, Any] = {
-        "loki": loki,
-        "serviceAccount": {"name": LOKI_SERVICE_ACCOUNT},
-        # The chart's test pod and canary are for the chart's own CI; the test's default address
-        # names a template the chart does not define, so rendering it fails the install.
-        "test": {"enabled": False},
-        "lokiCanary": {"enabled": False},
-        "gateway": {
-            "resources": resources("20m", "32Mi", "128Mi"),
-            "metrics": {"resources": resources("10m", "16Mi", "64Mi")},
-        },
-        "sidecar": {"resources": resources("10m", "32Mi", "128Mi")},
-        "memcachedExporter": {"resources": resources("10m", "32Mi", "64Mi")},
-        **_cache_values(args.spec),
-    }
-    if args.aws is not None:
-        bucket = args.aws.logs_bucket.name
-        loki["storage"] = {
-            "type": "s3",
-            "bucketNames": {"chunks": bucket, "ruler": bucket},
-            "s3": {"region": args.aws.region},
-        }
-        if role_arn is not None:
-            values["serviceAccount"]["annotations"] = {"eks.amazonaws.com/role-arn": role_arn}
-    else:
-        loki["storage"] = {"type": "filesystem"}
-    if args.spec.loki_scalable:
-        values.update(
-            deploymentMode="SimpleScalable",
-            backend={"replicas": 3, "resources": resources("100m", "256Mi", "1Gi")},
-            read={"replicas": 3, "resources": resources("100m", "256Mi", "1Gi")},
-            write={"replicas": 3, "resources": resources("100m", "256Mi", "1Gi")},
-            singleBinary={"replicas": 0},
-        )
-    else:
-        values.update(
-            deploymentMode="Monolithic",
-            singleBinary={"replicas": 1, "resources": resources("100m", "256Mi", "1Gi")},
-            backend={"replicas": 0},
-            read={"replicas": 0},
-            write={"replicas": 0},
-        )
-    return values
-
-
-def _cache_values(spec: ObservabilitySpec) -> dict[str, Any]:
-    """Loki's memcached caches, sized per stack; 0 turns one off. The chart requests 1.2 times
-    `allocatedMemory` for each cache pod, so its default (8 GiB for chunks) fits no small node."""
-    caches: dict[str, Any] = {}
-    for key, megabytes in (("chunksCache", spec.loki_chunks_cache_mb), ("resultsCache", spec.loki_results_cache_mb)):
-        caches[key] = {"enabled": megabytes > 0, "allocatedMemory": max(megabytes, 64)}
-    return caches
-
-
-ALLOY_CONFIG = """
-discovery.kubernetes "pods" {
-  role = "pod"
-  selectors {
-    role  = "pod"
-    field = "spec.nodeName=" + coalesce(sys.env("HOSTNAME"), constants.hostname)
-  }
-}
-
-discovery.relabel "pods" {
-  targets = discovery.kubernetes.pods.targets
-  rule {
-    source_labels = ["__meta_kubernetes_namespace"]
-    target_label  = "namespace"
-  }
-  rule {
-    source_labels = ["__meta_kubernetes_pod_name"]
-    target_label  = "pod"
-  }
-  rule {
-    source_labels = ["__meta_kubernetes_pod_container_name"]
-    target_label  = "container"
-  }
-  // app: the recommended app.kubernetes.io/name label, or a plain `app` label where a pod has one.
-  rule {
-    source_labels = ["__meta_kubernetes_pod_label_app_kubernetes_io_name"]
-    target_label  = "app"
-  }
-  rule {
-    source_labels = ["__meta_kubernetes_pod_label_app"]
-    regex         = "(.+)"
-    target_label  = "app"
-  }
-}
-
-loki.source.kubernetes "pods" {
-  targets    = discovery.relabel.pods.output
-  forward_to = [loki.write.default.receiver]
-}
-
-loki.write "default" {
-  endpoint {
-    url = "LOKI_URL/loki/api/v1/push"
-  }
-}
-"""
-
-
-def alloy_values(loki_url: str) -> dict[str, Any]:
-    """Alloy as a DaemonSet reading every pod's logs through the Kubernetes API, with bounded labels
-    only (namespace, pod, container, app)."""
-    return {
-        "controller": {"type": "daemonset"},
-        "alloy": {
-            "configMap": {"create": True, "content": ALLOY_CONFIG.replace("LOKI_URL", loki_url).strip() + "\n"},
-            "mounts": {"varlog": False},
-            "resources": resources("50m", "128Mi", "256Mi"),
-            # It reads logs through the Kubernetes API, not from the node: no root needed.
-            "securityContext": {"runAsNonRoot": True, "runAsUser": 473, "runAsGroup": 473},
-        },
-        "configReloader": {"resources": resources("10m", "32Mi", "64Mi")},
     }
 
 
