@@ -82,11 +82,32 @@ def settings() -> Settings:
 
 
 # Clients are made once per container (cold start) and reused by every invocation.
+# One retry at most: a second attempt, with the first's connect and read time, must still end
+# before the function's own timeout (see worst_case_seconds).
+ENDPOINT_ATTEMPTS = 2
+CONNECT_TIMEOUT_SECONDS = 2
+# botocore's standard retry mode waits at most this long before its first retry.
+FIRST_BACKOFF_SECONDS = 1
+
+
+def worst_case_seconds(invoke_timeout_seconds: float) -> float:
+    """The longest one request can spend on the endpoint, every attempt timing out."""
+    per_attempt = CONNECT_TIMEOUT_SECONDS + invoke_timeout_seconds
+    return ENDPOINT_ATTEMPTS * per_attempt + (ENDPOINT_ATTEMPTS - 1) * FIRST_BACKOFF_SECONDS
+
+
+def runtime_config(invoke_timeout_seconds: float) -> Config:
+    return Config(
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=invoke_timeout_seconds,
+        # total_max_attempts counts the first call; botocore's max_attempts would count retries only.
+        retries={"total_max_attempts": ENDPOINT_ATTEMPTS, "mode": "standard"},
+    )
+
+
 @cache
 def runtime_client() -> Any:
-    timeout = settings().invoke_timeout_seconds
-    config = Config(connect_timeout=2, read_timeout=timeout, retries={"max_attempts": 2, "mode": "standard"})
-    return boto3.client("sagemaker-runtime", config=config)
+    return boto3.client("sagemaker-runtime", config=runtime_config(settings().invoke_timeout_seconds))
 
 
 @cache
@@ -121,6 +142,10 @@ def parse_rows(event: dict[str, Any], config: Settings) -> list[list[float]]:
         raise RequestError(
             400, "malformed_json", f"body is not valid JSON: {error.msg} at position {error.pos}"
         ) from None
+    except ValueError as error:  # an integer of more digits than Python converts
+        raise RequestError(400, "malformed_json", f"body holds a number too long to read ({error})") from None
+    except RecursionError:
+        raise RequestError(400, "malformed_json", "body nests deeper than any request needs") from None
     try:
         values, count = parse_sagemaker_json(document, config.feature_count, config.max_rows)
     except InputError as error:

@@ -92,6 +92,9 @@ def test_a_rejection_by_the_container_stays_a_client_error(
         (event('{"instances": [[Infinity, 1,1,1,1,1,1,1,1,1,1,1,1]]}'), 400, "non_finite"),
         (event("%%%not-base64", isBase64Encoded=True), 400, "malformed_body"),
         (event("[" + "1," * 200_000 + "1]"), 413, "body_too_large"),
+        (event('{"instances": [[' + "9" * 401 + ", 1,1,1,1,1,1,1,1,1,1,1,1]]}"), 400, "non_finite"),
+        (event('{"instances": [[' + "9" * 5000 + ", 1,1,1,1,1,1,1,1,1,1,1,1]]}"), 400, "malformed_json"),
+        (event("[" * 100_000 + "]" * 100_000), 400, "malformed_json"),
         (event({"instances": ROWS}, route="DELETE /predict"), 404, "not_found"),
     ],
 )
@@ -268,3 +271,22 @@ def test_the_function_package_runs_on_its_own_and_shares_the_services_row_contra
             parse_sagemaker_json(parse_json(json.dumps(document).encode()), 13, 100)
         got_status, body, _ = call(event(document))
         assert (got_status, body["reason"]) == (refused.value.status, refused.value.reason), document
+
+
+def test_the_proxy_gives_up_on_the_endpoint_before_its_own_timeout_with_margin() -> None:
+    """Every attempt timing out, the proxy still answers its 504 at least 2 s before Lambda would
+    kill it; and botocore really makes no more attempts than that sum assumes."""
+    from components.inference_api import ENDPOINT_TIMEOUT_SECONDS, LAMBDA_TIMEOUT_SECONDS
+
+    assert handler.worst_case_seconds(ENDPOINT_TIMEOUT_SECONDS) <= LAMBDA_TIMEOUT_SECONDS - 2
+    attempts = []
+
+    def count(**_: object) -> None:
+        attempts.append(1)
+        raise ReadTimeoutError(endpoint_url="https://runtime.sagemaker")
+
+    client = boto3.client("sagemaker-runtime", region_name="us-east-1", config=handler.runtime_config(0.1))
+    client.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", count)
+    with pytest.raises(ReadTimeoutError):
+        client.invoke_endpoint(EndpointName="e", Body=b"[]", ContentType="application/json")
+    assert len(attempts) == handler.ENDPOINT_ATTEMPTS
