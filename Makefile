@@ -63,11 +63,11 @@ fmt: $(STAMP) ## format and fix what ruff can
 bench: $(STAMP) ## model-service benchmark against a Flask + gunicorn baseline and a bare endpoint
 	$(BIN)/python -m bench
 
-train: $(STAMP) ## train the model into artifacts/model
+train: $(STAMP) ## train the model into artifacts/model/<version> and point artifacts/model/latest at it
 	$(BIN)/model-service train --output artifacts/model
 
-serve: $(STAMP) ## serve artifacts/model on :8080
-	MODEL_DIR=artifacts/model $(BIN)/model-service serve
+serve: $(STAMP) ## serve the model `make train` wrote last (artifacts/model/latest) on :8080
+	MODEL_DIR=artifacts/model/latest $(BIN)/model-service serve
 
 clean: ## remove the virtualenv and caches (keeps .pulumi-state)
 	rm -rf $(VENV) $(TOOLS) policy/venv .pytest_cache .ruff_cache .mypy_cache
