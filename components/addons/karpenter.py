@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from components.helm import resources
 from components.iam import policy_document
 
 NAME = "karpenter"
@@ -203,7 +204,7 @@ def values(cluster_name: Any, queue_name: Any, role_arn: Any) -> dict[str, Any]:
     return {
         "settings": {"clusterName": cluster_name, "interruptionQueue": queue_name},
         "serviceAccount": {"name": SERVICE_ACCOUNT, "annotations": {"eks.amazonaws.com/role-arn": role_arn}},
-        "controller": {"resources": {"requests": {"cpu": "200m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}},
+        "controller": {"resources": resources("200m", "256Mi", "512Mi")},
     }
 
 

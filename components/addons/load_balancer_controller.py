@@ -8,6 +8,7 @@ from typing import Any
 
 import pulumi
 
+from components.helm import resources
 from components.iam import policy_document
 
 NAME = "aws-load-balancer-controller"
@@ -154,5 +155,5 @@ def values(cluster_name: pulumi.Input[str], region: str, vpc_id: pulumi.Input[st
         "createIngressClassResource": True,
         # Grafana's targets are its pods: the ALB talks to pod IPs, through no NodePort.
         "defaultTargetType": "ip",
-        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+        "resources": resources("50m", "128Mi", "256Mi"),
     }

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from components.helm import resources
+
 NAME = "metrics-server"
 NAMESPACE = "kube-system"
 
@@ -13,5 +15,5 @@ def values(kubelet_insecure_tls: bool) -> dict[str, Any]:
     """kind's kubelets serve self-signed certificates; EKS's are signed by the cluster CA."""
     return {
         "args": ["--kubelet-insecure-tls"] if kubelet_insecure_tls else [],
-        "resources": {"requests": {"cpu": "100m", "memory": "200Mi"}, "limits": {"memory": "400Mi"}},
+        "resources": resources("100m", "200Mi", "400Mi"),
     }

@@ -16,11 +16,11 @@ from pulumi_policy import (
 )
 
 from .common import (
-    PROJECT_DIR,
     Report,
     _resource_policy,
     _stack_policy,
 )
+from .rendering import chart_path, render_release
 
 OUR_CHARTS = ("model-service",)
 WORKLOAD_TYPES = (
@@ -39,15 +39,9 @@ def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _chart_path(chart: str) -> Path:
-    """A release's chart as the program names it: relative to the project directory."""
-    path = Path(chart)
-    return path if path.is_absolute() else PROJECT_DIR / path
-
-
 def _chart_values(chart: str, values: Mapping[str, Any]) -> dict[str, Any]:
     """The values a release of a local chart runs with: the chart's values.yaml under the release's."""
-    defaults_file = _chart_path(chart) / "values.yaml"
+    defaults_file = chart_path(chart) / "values.yaml"
     defaults = yaml.safe_load(defaults_file.read_text()) if defaults_file.is_file() else {}
     return _merge(defaults or {}, values)
 
@@ -108,34 +102,13 @@ def pod_security_problems(pod: Mapping[str, Any], allowed: frozenset[str] = froz
 
 def _rendered_pods(release: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     """(kind, name, pod spec) of every workload a Helm release renders, as Helm would install it."""
-    import helm_python as helm
-
-    with helm.Chart.load(str(_chart_path(str(release["chart"])))) as chart:
-        rendered = chart.render(
-            dict(release.get("values") or {}),
-            name=release.get("name"),
-            namespace=release.get("namespace"),
-            is_install=True,
-        )
     pods = []
-    for path, text in rendered.items():
-        if not path.endswith((".yaml", ".yml")) or "/tests/" in path:
-            continue
-        for doc in yaml.load_all(text, Loader=_YamlLoader):
-            if isinstance(doc, dict) and doc.get("kind") in POD_TEMPLATE_KINDS:
-                pods.append((doc["kind"], doc["metadata"]["name"], doc["spec"]["template"]["spec"]))
-            elif isinstance(doc, dict) and doc.get("kind") == "CronJob":
-                pods.append(
-                    ("CronJob", doc["metadata"]["name"], doc["spec"]["jobTemplate"]["spec"]["template"]["spec"])
-                )
+    for doc in render_release(release).templates:
+        if doc["kind"] in POD_TEMPLATE_KINDS:
+            pods.append((doc["kind"], doc["metadata"]["name"], doc["spec"]["template"]["spec"]))
+        elif doc["kind"] == "CronJob":
+            pods.append(("CronJob", doc["metadata"]["name"], doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]))
     return pods
-
-
-class _YamlLoader(yaml.SafeLoader):
-    """YAML 1.1 reads a bare `=` as the "value" tag; Kubernetes reads a string."""
-
-
-_YamlLoader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
 
 
 def _pod_security(args: ResourceValidationArgs, report: Report) -> None:

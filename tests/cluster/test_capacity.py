@@ -9,13 +9,12 @@ from typing import Any
 from tests.support.cluster_render import Cluster, Manifest, render_stack
 from tests.support.node_types import KIND_NODE, NODE_TYPES, NodeType
 
-_CPU = {"m": 1, "": 1000}
 _MEMORY = {
     "Ki": 1 / 1024,
     "Mi": 1,
     "Gi": 1024,
     "Ti": 1024**2,
-    "K": 1000 / 1024**2 * 1024,
+    "K": 1000 / 1024**2,
     "M": 1000**2 / 1024**2,
     "G": 1000**3 / 1024**2,
     "": 1 / 1024**2,

@@ -1,7 +1,8 @@
 """A stack's whole cluster, rendered offline: every Helm release the program installs, rendered
 from its chart (the vendored upstream archives and this repo's chart) with the exact values the
 program builds, plus every Kubernetes object the program creates directly. The result is the list
-of manifests a cluster would receive, each tagged with where it came from.
+of manifests a cluster would receive, each tagged with where it came from. Releases are rendered
+by the policy pack's renderer (policy/rules/rendering.py): the pack judges the same manifests.
 """
 
 from __future__ import annotations
@@ -11,10 +12,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-import helm_python as helm
-import yaml
-
-from tests.support.pulumi_harness import REPO, StackRun, run_program
+from policy.rules.rendering import render_release
+from tests.support.pulumi_harness import StackRun, run_program
 
 # The Kubernetes version Helm renders for: each stack's kubernetesVersion (Pulumi.yaml's default).
 KUBERNETES_VERSION = "1.33.0"
@@ -57,41 +56,6 @@ class Cluster:
         return self.crds + self.of_kind("CustomResourceDefinition")
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML 1.1 reads a bare `=` as the "value" tag; Kubernetes (YAML 1.2) reads a string."""
-
-
-_Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
-
-
-def _docs(text: str) -> list[dict[str, Any]]:
-    """The objects of a rendered file; a `List` stands for its items, as the API server reads it."""
-    found = []
-    for doc in yaml.load_all(text, Loader=_Loader):
-        if isinstance(doc, dict) and doc.get("kind") == "List":
-            found += [item for item in doc.get("items") or [] if isinstance(item, dict)]
-        elif isinstance(doc, dict) and doc.get("kind"):
-            found.append(doc)
-    return found
-
-
-def _render_release(inputs: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(templates, crds) of one Release as Helm installs it."""
-    with helm.Chart.load(str(REPO / inputs["chart"])) as chart:
-        rendered = chart.render(
-            inputs.get("values") or {}, name=inputs["name"], namespace=inputs["namespace"], is_install=True
-        )
-        # Only CRDs count: the load balancer controller's crds/ also carries a kustomization.yaml.
-        crds = [doc for crd in chart.crds for doc in _docs(crd["data"]) if doc["kind"] == "CustomResourceDefinition"]
-    templates = []
-    for path, text in sorted(rendered.items()):
-        if path.endswith((".yaml", ".yml")) and "/tests/" not in path:
-            for doc in _docs(text):
-                doc.setdefault("metadata", {}).setdefault("namespace", inputs["namespace"])
-                templates.append(doc)
-    return templates, crds
-
-
 # How the Pulumi SDK marks a secret value in recorded inputs.
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"
 
@@ -121,10 +85,10 @@ def render_stack(stack: str, overrides: tuple[tuple[str, Any], ...] = ()) -> Clu
     cluster = Cluster(stack, run)
     for resource in run.resources:
         if resource.type == "kubernetes:helm.sh/v3:Release":
-            templates, crds = _render_release(_unsecret(resource.inputs))
+            rendered = render_release(_unsecret(resource.inputs))
             name = resource.inputs["name"]
-            cluster.manifests += [Manifest(name, doc) for doc in templates]
-            cluster.crds += [Manifest(name, doc) for doc in crds]
+            cluster.manifests += [Manifest(name, doc) for doc in rendered.templates]
+            cluster.crds += [Manifest(name, doc) for doc in rendered.crds]
         elif resource.type.startswith("kubernetes:") and not resource.type.startswith("kubernetes:index"):
             cluster.manifests.append(Manifest("pulumi", _direct_object(resource.type, resource.inputs)))
     return cluster

@@ -3,6 +3,7 @@ tests: small, exact re-implementations of the documented semantics."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -84,8 +85,6 @@ def _peer_matches(peer: dict[str, Any], policy_namespace: str, other: Mapping[st
     if "ipBlock" in peer:
         if "ip" not in other:
             return False  # pod IPs: implementations differ; the platform never relies on it
-        import ipaddress
-
         block = ipaddress.ip_network(peer["ipBlock"]["cidr"])
         address = ipaddress.ip_address(other["ip"])
         excepted = any(address in ipaddress.ip_network(cidr) for cidr in peer["ipBlock"].get("except", []))
