@@ -7,6 +7,12 @@ STACK  ?= local
 # checkov pins versions of shared libraries that clash with the test tools: it gets its own venv.
 TOOLS  := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
+# Open Inference Protocol clients the interop tests drive (tritonclient, KServe): they pin
+# libraries the platform's environment does not share, so they get their own venv.
+CLIENTS := .venv-clients
+CLIENTS_STAMP := $(CLIENTS)/.installed
+TRITONCLIENT_VERSION := 2.73.0
+KSERVE_VERSION := 0.21.0
 # The policy pack's own virtualenv, where the Pulumi CLI looks for it (policy/PulumiPolicy.yaml).
 POLICY_STAMP := policy/venv/.installed
 CHECKOV_VERSION := 3.3.30
@@ -27,12 +33,17 @@ $(TOOLS_STAMP):
 	$(TOOLS)/bin/pip install --quiet 'checkov==$(CHECKOV_VERSION)'
 	touch $(TOOLS_STAMP)
 
+$(CLIENTS_STAMP):
+	$(PYTHON) -m venv $(CLIENTS)
+	$(CLIENTS)/bin/pip install --quiet 'tritonclient[http]==$(TRITONCLIENT_VERSION)' 'kserve==$(KSERVE_VERSION)'
+	touch $(CLIENTS_STAMP)
+
 $(POLICY_STAMP): policy/requirements.txt
 	$(PYTHON) -m venv policy/venv
 	policy/venv/bin/pip install --quiet -r policy/requirements.txt
 	touch $(POLICY_STAMP)
 
-setup: $(STAMP) $(TOOLS_STAMP) ## create .venv (program, service, tests) and .venv-tools (checkov)
+setup: $(STAMP) $(TOOLS_STAMP) $(CLIENTS_STAMP) ## create .venv (program, service, tests), .venv-tools (checkov) and .venv-clients (tritonclient, KServe)
 
 deps: $(STAMP) $(POLICY_STAMP) ## what deploy jobs need: .venv and the policy pack's virtualenv
 
@@ -53,7 +64,7 @@ lint: $(STAMP) ## ruff (lint and format) and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy stacks components model_service monitoring bench inference_proxy delivery policy
 
-test: lint $(TOOLS_STAMP) ## the whole test suite (what CI runs): lint, types, tests
+test: lint $(TOOLS_STAMP) $(CLIENTS_STAMP) ## the whole test suite (what CI runs): lint, types, tests
 	$(BIN)/python -m pytest
 
 fmt: $(STAMP) ## format and fix what ruff can
@@ -70,4 +81,4 @@ serve: $(STAMP) ## serve the model `make train` wrote last (artifacts/model/late
 	MODEL_DIR=artifacts/model/latest $(BIN)/model-service serve
 
 clean: ## remove the virtualenv and caches (keeps .pulumi-state)
-	rm -rf $(VENV) $(TOOLS) policy/venv .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(TOOLS) $(CLIENTS) policy/venv .pytest_cache .ruff_cache .mypy_cache

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 import yaml
 
 from components import network_policies
@@ -18,6 +19,9 @@ from components.iam import ServiceAccountRoles, policy_document
 
 CHART = Path(__file__).resolve().parent.parent / "charts" / "model-service"
 SERVICE_ACCOUNT = "model-service"
+# FEEDBACK_SIGNING_KEY (every replica signs and checks feedback ids with it) and FEEDBACK_TOKEN
+# (the labelling system's credential for /feedback).
+FEEDBACK_SECRET = "model-service-feedback"
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,8 @@ class ModelService(pulumi.ComponentResource):
 
     release: k8s.helm.v3.Release
     service_name: str
+    # What the labelling system sends as `Authorization: Bearer <token>` to /feedback.
+    feedback_token: pulumi.Output[str]
 
     def __init__(self, name: str, args: ModelServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:workload:ModelService", name, None, opts)
@@ -84,7 +90,9 @@ class ModelService(pulumi.ComponentResource):
             parent=self,
             depends_on=[namespace],
         )
+        feedback_secret = self._feedback_secret(name, args.namespace, namespace)
         values = profile_values(args.spec.profile)
+        values["feedback"] = {**values.get("feedback", {}), "existingSecret": FEEDBACK_SECRET}
         values["image"] = {**values.get("image", {}), "repository": args.image_repository, "tag": args.spec.image_tag}
         autoscaling = values.setdefault("autoscaling", {})
         autoscaling.update(minReplicas=args.spec.min_replicas, maxReplicas=args.spec.max_replicas)
@@ -110,10 +118,26 @@ class ModelService(pulumi.ComponentResource):
             # Without a model source no pod can become ready: do not hold `pulumi up` for it
             # (ModelNotReady fires instead).
             skip_await=args.model is None and not values.get("model", {}).get("volume"),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, *args.after]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, feedback_secret, *args.after]),
         )
         self.service_name = "model-service"
         self.register_outputs({"namespace": args.namespace, "service": self.service_name})
+
+    def _feedback_secret(self, name: str, namespace: str, namespace_resource: pulumi.Resource) -> k8s.core.v1.Secret:
+        """Generated credentials: a signing key every replica shares and the labelling token."""
+        child = pulumi.ResourceOptions(parent=self)
+        key = random.RandomPassword(f"{name}-feedback-signing-key", length=64, special=False, opts=child)
+        token = random.RandomPassword(f"{name}-feedback-token", length=40, special=False, opts=child)
+        self.feedback_token = pulumi.Output.secret(token.result)
+        return k8s.core.v1.Secret(
+            f"{name}-feedback",
+            metadata={"name": FEEDBACK_SECRET, "namespace": namespace},
+            string_data={
+                "FEEDBACK_SIGNING_KEY": pulumi.Output.secret(key.result),
+                "FEEDBACK_TOKEN": self.feedback_token,
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace_resource]),
+        )
 
     def _reader_role(self, name: str, model: ModelAccess, namespace: str) -> Any:
         """Read-only access to `<prefix>/*` of the models bucket (and decrypting it), nothing more."""

@@ -15,14 +15,13 @@ import itertools
 import logging
 import os
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from model_service.artifact import LoadedModel, ModelLoadError, load_model, resolve_model_dir
+from model_service.artifact import LoadedModel, accepted_bounds, load_model, resolve_model_dir
 from model_service.batching import MicroBatcher, Result
 from model_service.errors import (
     CLIENT_CLOSED,
@@ -33,11 +32,12 @@ from model_service.errors import (
     error_response,
     method_not_allowed,
 )
+from model_service.feedback import FeedbackIds, bearer_matches, signing_key
 from model_service.logs import AccessLog
 from model_service.metrics import ServiceMetrics
-from model_service.protocol import parse_csv, parse_json, parse_sagemaker_json, parse_v2_request
-from model_service.request import Receive, Request
-from model_service.responses import sagemaker_response, v2_infer_response, v2_model_metadata
+from model_service.protocol import parse_csv, parse_json, parse_sagemaker_json, parse_v2_request, split_binary_body
+from model_service.request import REQUEST_ID_PATTERN, REQUEST_ID_RULE, Receive, Request
+from model_service.responses import binary_v2_body, sagemaker_response, v2_infer_response, v2_model_metadata
 from model_service.routing import (
     ROUTE_FEEDBACK,
     ROUTE_INFER,
@@ -46,6 +46,7 @@ from model_service.routing import (
     ROUTE_METRICS,
     ROUTE_MODEL,
     ROUTE_MODEL_READY,
+    ROUTE_OTHER,
     ROUTE_PING,
     ROUTE_READY,
     ROUTE_SERVER,
@@ -54,7 +55,7 @@ from model_service.routing import (
     RouteMatch,
     Router,
 )
-from model_service.settings import Settings
+from model_service.settings import BODY_EXPANSION, Settings
 
 log = logging.getLogger("model_service")
 
@@ -62,27 +63,12 @@ Scope = dict[str, Any]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+# The binary tensor data extension's media type (KServe's client sends it with binary inputs).
+OCTET_STREAM = b"application/octet-stream"
+
+
 def _json(document: Any, status: int = 200) -> Response:
     return status, orjson.dumps(document), JSON
-
-
-class FeedbackStore:
-    """Predictions of recent requests by request id, oldest forgotten first, so that a true
-    label sent later can be scored."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._items: OrderedDict[str, list[int]] = OrderedDict()
-
-    def remember(self, request_id: str, predicted: list[int]) -> None:
-        if self.capacity == 0:
-            return
-        self._items[request_id] = predicted
-        if len(self._items) > self.capacity:
-            self._items.popitem(last=False)
-
-    def take(self, request_id: str) -> list[int] | None:
-        return self._items.pop(request_id, None)
 
 
 class ModelServer:
@@ -92,14 +78,21 @@ class ModelServer:
         self.settings = settings
         self.metrics = ServiceMetrics(ROUTES)
         self.access_log = access_log or AccessLog(enabled=settings.access_log)
-        self.feedback = FeedbackStore(settings.feedback_capacity)
+        key, shared = signing_key(settings.feedback_signing_key)
+        self.feedback_ids_shared = shared
+        self.feedback = FeedbackIds(key, settings.feedback_max_age_seconds, settings.replay_cache_bytes())
         self.model: LoadedModel | None = None
         self.batcher: MicroBatcher | None = None
         self.load_error: str | None = None
+        # Set once every load attempt failed: liveness fails, so Kubernetes restarts the pod.
+        self.load_failed = False
         self.shutting_down = False
         self._loading: asyncio.Task[None] | None = None
         self._id_prefix = os.urandom(4).hex()
         self._id_counter = itertools.count(1)
+        # Admission: requests in flight and the memory their bodies may take once parsed.
+        self._budget_bytes = settings.request_budget_bytes()
+        self._reserved_bytes = 0
         self.router = Router(
             {
                 ROUTE_LIVE: self._live,
@@ -136,26 +129,50 @@ class ModelServer:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
+    def start_draining(self) -> None:
+        """SIGTERM: readiness answers 503 from now on; requests are still served."""
+        self.shutting_down = True
+        log.info("draining: readiness is 503, requests are still served until the listener closes")
+
+    def count_refused(self, status: int, reason: str) -> None:
+        """A request the connection refused before it reached the application (too large or slow
+        a head, malformed HTTP, too many connections) is counted like any other."""
+        self.metrics.observe_request(ROUTE_OTHER, status, 0.0)
+        if status < 500:
+            self.metrics.validation_failure(reason)
+
     async def load(self) -> None:
+        """Fetch and load the model, retrying with exponential backoff; every failure is logged
+        with its reason and shown by readiness; after MODEL_LOAD_ATTEMPTS liveness fails too."""
         settings = self.settings
-        try:
-            directory = await asyncio.to_thread(
-                resolve_model_dir, settings.model_dir, settings.model_uri or None, settings.model_workdir
-            )
-            model = await asyncio.to_thread(load_model, directory)
-        except ModelLoadError as error:
-            self.load_error = str(error)
-            log.error("model not loaded", extra={"error": self.load_error})
-            return
+        attempts = settings.model_load_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                directory = await asyncio.to_thread(
+                    resolve_model_dir, settings.model_dir, settings.model_uri or None, settings.model_workdir
+                )
+                model = await asyncio.to_thread(load_model, directory)
+                break
+            except Exception as error:  # onnxruntime, tarfile, botocore, KeyError...: all mean "not loaded"
+                self.load_error = f"attempt {attempt} of {attempts}: {type(error).__name__}: {error}"
+                log.error("model not loaded", extra={"error": self.load_error, "attempt": attempt})
+                if attempt == attempts:
+                    self.load_failed = True
+                    log.error("giving up on the model: liveness now fails", extra={"attempts": attempts})
+                    return
+                await asyncio.sleep(min(settings.model_load_backoff_seconds * 2 ** (attempt - 1), 60.0))
         self.batcher = MicroBatcher(
             model.predict_proba,
             model.feature_count,
             settings.max_batch_size,
             settings.max_batch_wait_ms / 1000,
             self.metrics.observe_batch,
+            bounds=accepted_bounds(model, settings.feature_range_tolerance),
+            feature_names=model.feature_names,
         )
         self.metrics.model_loaded(model)
         self.model = model
+        self.load_error = None
         gc.collect()
         gc.freeze()  # the model and start-up objects never need scanning again
         log.info(
@@ -167,6 +184,8 @@ class ModelServer:
                 "source": str(directory),
             },
         )
+        if not self.feedback_ids_shared:
+            log.warning("FEEDBACK_SIGNING_KEY is not set: feedback ids are valid on this replica only")
 
     # -- HTTP plumbing -------------------------------------------------------------------------
 
@@ -174,72 +193,134 @@ class ModelServer:
         started = time.perf_counter()
         method = scope["method"]
         match = self.router.resolve(method, scope["path"])
-        route = match.route
-        request_id = None
+        status = 500
+        request: Request | None = None
+        try:
+            request = self._request(scope, receive)
+            status, body, media = await self._answer(request, match, method, scope["path"])
+            if status != CLIENT_CLOSED:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": status,
+                        "headers": [
+                            (b"content-type", media),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"x-request-id", request.request_id.encode("ascii")),
+                            *request.response_headers,
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+        finally:
+            # Whatever happened, the request is counted once and logged once.
+            elapsed = time.perf_counter() - started
+            self.metrics.observe_request(match.route, status, elapsed)
+            if self.access_log.enabled and request is not None:
+                self._log_access(request, method, match.route, status, elapsed)
+
+    def _request(self, scope: Scope, receive: Receive) -> Request:
+        request_id: str | None = None
+        bad_request_id = False
         content_type = b""
         content_length = -1
+        authorization = b""
+        binary_header_length = None
         for key, value in scope["headers"]:
             if key == b"content-type":
                 content_type = value
             elif key == b"content-length":
-                content_length = int(value) if value.isdigit() else -1
-            elif key == b"x-request-id":
-                request_id = value.decode("latin-1")[:128]
-        if not request_id:
-            request_id = f"{self._id_prefix}-{next(self._id_counter):x}"
-        request = Request(receive, request_id, content_type, content_length, self.settings.max_body_bytes)
+                # More digits than any body could have: too large (int() of thousands of digits raises).
+                content_length = (int(value) if len(value) <= 15 else 1 << 60) if value.isdigit() else -1
+            elif key == b"x-request-id" and value:
+                text = value.decode("latin-1")
+                if REQUEST_ID_PATTERN.fullmatch(text):
+                    request_id = text
+                else:
+                    bad_request_id = True
+            elif key == b"authorization":
+                authorization = value
+            elif key == b"inference-header-content-length":
+                binary_header_length = value
+        request = Request(
+            receive,
+            request_id or f"{self._id_prefix}-{next(self._id_counter):x}",
+            content_type,
+            content_length,
+            self.settings.max_body_bytes,
+            body_timeout=self.settings.body_timeout_seconds,
+        )
+        request.authorization = authorization
+        request.binary_header_length = binary_header_length
+        if bad_request_id:
+            request.refusal = InputError(400, "bad_request_id", f"x-request-id must be {REQUEST_ID_RULE}")
+        return request
+
+    async def _answer(self, request: Request, match: RouteMatch, method: str, path: str) -> Response:
+        """The handler's answer, or the error answer for whatever it raised."""
         metrics = self.metrics
+        cost = 0
         metrics.in_flight += 1
-        extra_headers: list[tuple[bytes, bytes]] = []
         try:
-            if match.handler is not None:
-                status, body, media = await match.handler(request, match)
-            elif match.allowed_method is None:
-                status, body, media = error_response(404, f"no route {method} {scope['path']}")
-            else:
-                status, body, media = method_not_allowed(method, match.allowed_method)
-                extra_headers.append((b"allow", match.allowed_method.encode()))
+            if request.refusal is not None:
+                raise request.refusal
+            if match.handler is None:
+                if match.allowed_method is None:
+                    return error_response(404, f"no route {method} {path}")
+                request.response_headers.append((b"allow", match.allowed_method.encode()))
+                return method_not_allowed(method, match.allowed_method)
+            if method == "POST":
+                cost = self._admit(request)
+            return await match.handler(request, match)
         except Exception as error:
             if isinstance(error, InputError):
                 if error.status < 500:  # 503 "not ready" is the server's state, not bad input
                     metrics.validation_failure(error.reason)
+                else:
+                    log.error(
+                        "request failed",
+                        extra={"request_id": request.request_id, "route": match.route, "reason": error.reason},
+                    )
+                if error.status in (408, 413):  # the rest of the body is not read: end the connection
+                    request.response_headers.append((b"connection", b"close"))
+                elif error.status == 503:
+                    request.response_headers.append((b"retry-after", b"1"))
             elif not isinstance(error, ClientDisconnectedError):
-                log.exception("request failed", extra={"request_id": request.request_id, "route": route})
-            status, body, media = answer_for(error, request.request_id)
+                log.exception("request failed", extra={"request_id": request.request_id, "route": match.route})
+            return answer_for(error, request.request_id)
         finally:
             metrics.in_flight -= 1
-        if status != CLIENT_CLOSED:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": status,
-                    "headers": [
-                        (b"content-type", media),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"x-request-id", request.request_id.encode("latin-1")),
-                        *extra_headers,
-                    ],
-                }
+            self._reserved_bytes -= cost
+
+    def _admit(self, request: Request) -> int:
+        """Reserve memory for the request's body (as parsed), or refuse with 503 when the budget
+        or MAX_CONCURRENCY is used up: a burst is shed at once instead of queueing without end."""
+        declared = request.content_length
+        size = declared if 0 <= declared <= request.max_body_bytes else request.max_body_bytes
+        cost = size * BODY_EXPANSION
+        if self.metrics.in_flight > self.settings.max_concurrency or self._reserved_bytes + cost > self._budget_bytes:
+            raise InputError(
+                503, "overloaded", "the server is at its concurrency or memory limit; retry after a second"
             )
-            await send({"type": "http.response.body", "body": body})
-        elapsed = time.perf_counter() - started
-        metrics.observe_request(route, status, elapsed)
-        if self.access_log.enabled:
-            entry = {
-                "level": "info",
-                "message": "request",
-                "request_id": request.request_id,
-                "method": method,
-                "route": route,
-                "status": status,
-                "latency_ms": round(elapsed * 1000, 3),
-                "model_version": self.model.version if self.model else None,
-            }
-            if request.rows:
-                entry["rows"] = request.rows
-                if self.settings.log_features:
-                    entry["features"] = request.values
-            self.access_log.write(entry)
+        self._reserved_bytes += cost
+        return cost
+
+    def _log_access(self, request: Request, method: str, route: str, status: int, elapsed: float) -> None:
+        entry = {
+            "level": "info",
+            "message": "request",
+            "request_id": request.request_id,
+            "method": method,
+            "route": route,
+            "status": status,
+            "latency_ms": round(elapsed * 1000, 3),
+            "model_version": self.model.version if self.model else None,
+        }
+        if request.rows:
+            entry["rows"] = request.rows
+            if self.settings.log_features:
+                entry["features"] = request.values
+        self.access_log.write(entry)
 
     # -- handlers ------------------------------------------------------------------------------
 
@@ -262,6 +343,8 @@ class ModelServer:
         return model
 
     async def _live(self, request: Request, _: RouteMatch) -> Response:
+        if self.load_failed:
+            return _json({"live": False, "error": self.load_error}, 503)
         return _json({"live": True})
 
     async def _ready(self, request: Request, _: RouteMatch) -> Response:
@@ -297,22 +380,33 @@ class ModelServer:
 
     async def _infer(self, request: Request, match: RouteMatch) -> Response:
         model = self._require_model(match.model_name, match.model_version)
-        request.require_json()
-        values, count, body_id = parse_v2_request(
-            parse_json(await request.body()), model.feature_count, self.settings.max_rows_per_request
+        binary_request = request.binary_header_length is not None
+        request.require_json(also=OCTET_STREAM if binary_request else None)
+        body = await request.body()
+        if request.binary_header_length is None:
+            document, binary = parse_json(body), None
+        else:
+            document, binary = split_binary_body(body, request.binary_header_length)
+        parsed = parse_v2_request(document, model.feature_count, self.settings.max_rows_per_request, binary)
+        if parsed.request_id:
+            request.request_id = parsed.request_id
+        labels, probabilities = await self._predict(request, parsed.values, parsed.rows)
+        feedback_id = self._feedback_id(request, labels)
+        response = v2_infer_response(
+            model, request.request_id, feedback_id, labels, probabilities, outputs=parsed.outputs
         )
-        if body_id:
-            request.request_id = body_id
-        labels, probabilities = await self._predict(request, values, count)
-        self.feedback.remember(request.request_id, labels)
-        return _json(v2_infer_response(model, request.request_id, labels, probabilities))
+        if not parsed.binary_outputs:
+            return _json(response)
+        content, json_length = binary_v2_body(response, parsed.binary_outputs)
+        request.response_headers.append((b"inference-header-content-length", str(json_length).encode()))
+        return 200, content, OCTET_STREAM
 
     async def _invocations(self, request: Request, _: RouteMatch) -> Response:
         model = self._require_model()
         media = request.media_type()
         if media == b"text/csv":
             values, count = parse_csv(await request.body(), model.feature_count, self.settings.max_rows_per_request)
-        elif media == b"application/json":
+        elif media in (b"application/json", b""):
             values, count = parse_sagemaker_json(
                 parse_json(await request.body()), model.feature_count, self.settings.max_rows_per_request
             )
@@ -323,37 +417,49 @@ class ModelServer:
                 f"content type {media.decode('latin-1')!r} is not supported; send application/json or text/csv",
             )
         labels, probabilities = await self._predict(request, values, count)
-        self.feedback.remember(request.request_id, labels)
-        return _json(sagemaker_response(model, request.request_id, labels, probabilities))
+        feedback_id = self._feedback_id(request, labels)
+        return _json(sagemaker_response(model, request.request_id, feedback_id, labels, probabilities))
+
+    def _feedback_id(self, request: Request, labels: list[int]) -> str:
+        feedback_id = self.feedback.issue(labels)
+        request.response_headers.append((b"x-feedback-id", feedback_id.encode("ascii")))
+        return feedback_id
 
     async def _feedback(self, request: Request, _: RouteMatch) -> Response:
+        self._authorize_feedback(request)
         model = self._require_model()
         request.require_json()
         document = parse_json(await request.body())
-        if not isinstance(document, dict) or not isinstance(document.get("request_id"), str):
-            raise InputError(400, "schema", 'expected {"request_id": "...", "label": <class>} or "labels": [...]')
+        if type(document) is not dict or "feedback_id" not in document:
+            raise InputError(
+                400, "schema", 'expected {"feedback_id": "...", "label": <class>} or "labels": [one per row]'
+            )
         labels = document.get("labels", [document["label"]] if "label" in document else None)
-        if not isinstance(labels, list) or not labels:
+        if type(labels) is not list or not labels:
             raise InputError(400, "bad_label", 'give the true class as "label" (one row) or "labels" (one per row)')
         truth = [self._class_index(model, label) for label in labels]
-        predicted = self.feedback.take(document["request_id"])
-        if predicted is None:
-            raise InputError(
-                404,
-                "unknown_request_id",
-                f"no prediction remembered for request id "
-                f"{document['request_id']!r} (never served, already labelled, or forgotten after "
-                f"{self.settings.feedback_capacity} newer requests)",
-            )
+        predicted, serial = self.feedback.open(document["feedback_id"])
         if len(truth) != len(predicted):
-            self.feedback.remember(document["request_id"], predicted)
             raise InputError(400, "bad_label", f"{len(truth)} labels for a request of {len(predicted)} rows")
+        self.feedback.mark_scored(serial)
         correct = sum(1 for true, guess in zip(truth, predicted, strict=True) if true == guess)
         if correct:
             self.metrics.feedback_outcome(True, correct)
         if len(truth) - correct:
             self.metrics.feedback_outcome(False, len(truth) - correct)
-        return _json({"request_id": document["request_id"], "labelled": len(truth), "correct": correct})
+        return _json({"labelled": len(truth), "correct": correct})
+
+    def _authorize_feedback(self, request: Request) -> None:
+        token = self.settings.feedback_token
+        if not token:
+            raise InputError(
+                403, "feedback_disabled", "feedback is off on this server: set FEEDBACK_TOKEN to accept labels"
+            )
+        if not request.authorization:
+            request.response_headers.append((b"www-authenticate", b'Bearer realm="feedback"'))
+            raise InputError(401, "unauthorized", "send the labelling credential as Authorization: Bearer <token>")
+        if not bearer_matches(request.authorization, token):
+            raise InputError(403, "unauthorized", "the credential is not valid for /feedback")
 
     @staticmethod
     def _class_index(model: LoadedModel, label: Any) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ class LoadedModel:
     class_names: tuple[str, ...]
     drift: DriftReference
     libraries: dict[str, str]
+    # (min, max) of each feature in the training data; None for artifacts written before they were recorded.
+    feature_ranges: tuple[tuple[float, float], ...] | None
     _session: Any
     _input_name: str
 
@@ -68,7 +71,7 @@ def unpack(archive: Path, workdir: Path) -> Path:
     try:
         with tarfile.open(archive, "r:gz") as tar:
             tar.extractall(target, filter="data")
-    except (tarfile.TarError, OSError) as error:
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
         raise ModelLoadError(f"{archive} is not a readable model.tar.gz: {error}") from error
     return target
 
@@ -93,6 +96,29 @@ def _read_json(path: Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise ModelLoadError(f"cannot read {path}: {error}") from error
+
+
+def _feature_ranges(metadata: dict[str, Any], features: int) -> tuple[tuple[float, float], ...] | None:
+    ranges = metadata.get("feature_ranges")
+    if ranges is None:
+        return None
+    try:
+        parsed = tuple((float(low), float(high)) for low, high in ranges)
+    except (TypeError, ValueError) as error:
+        raise ModelLoadError(f"feature_ranges must be [[min, max], ...]: {error}") from error
+    if len(parsed) != features or any(not low <= high for low, high in parsed):
+        raise ModelLoadError(f"feature_ranges must hold {features} [min, max] pairs with min <= max")
+    return parsed
+
+
+def accepted_bounds(model: LoadedModel, tolerance: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """Lowest and highest value accepted per feature: the training range widened by `tolerance`
+    times its width on each side (None: no ranges recorded, or an infinite tolerance)."""
+    if model.feature_ranges is None or not np.isfinite(tolerance):
+        return None
+    ranges = np.asarray(model.feature_ranges, dtype=np.float64)
+    width = np.maximum(ranges[:, 1] - ranges[:, 0], np.abs(ranges[:, 1]) * 1e-3 + 1e-9)
+    return ranges[:, 0] - tolerance * width, ranges[:, 1] + tolerance * width
 
 
 def load_model(directory: Path) -> LoadedModel:
@@ -150,6 +176,7 @@ def load_model(directory: Path) -> LoadedModel:
         class_names=class_names,
         drift=drift,
         libraries=dict(metadata.get("libraries", {})),
+        feature_ranges=_feature_ranges(metadata, len(feature_names)),
         _session=session,
         _input_name=model_input.name,
     )

@@ -18,6 +18,8 @@ import numpy as np
 # Floor for empty bins in the PSI (ln(0) is undefined); the recording rules use the same value.
 PSI_FLOOR = 1e-4
 DEFAULT_BINS = 8
+# Values beyond this magnitude count as this much in the per-feature sums.
+SUM_LIMIT = 1e12
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,8 @@ class BinCounter:
         bins = (rows[:, :, None] > self._edges[None, :, :]).sum(axis=2)
         flat = (bins + self._offsets).ravel()
         self.counts += np.bincount(flat, minlength=self.counts.size).reshape(self.counts.shape)
-        self.sums += rows.sum(axis=0)
+        # Clipped: a sum that reached infinity would stay there until the process restarts.
+        self.sums += np.clip(rows, -SUM_LIMIT, SUM_LIMIT).sum(axis=0)
 
 
 def psi(live_counts: Sequence[float], reference_shares: Sequence[float], floor: float = PSI_FLOOR) -> float:

@@ -1,7 +1,10 @@
-"""What handlers need of one request: its body (size-limited), media type and id."""
+"""What handlers need of one request: its body (size- and time-limited), media type, ids and
+credential, and the headers its response should carry besides the usual ones."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -9,18 +12,49 @@ from model_service.errors import JSON, ClientDisconnectedError, InputError
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
+# Client-chosen request ids go into logs and a response header: a safe, bounded alphabet only.
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:~-]{0,127}")
+REQUEST_ID_RULE = "1 to 128 characters from A-Z a-z 0-9 . _ : ~ -, starting with a letter or digit"
+
 
 class Request:
-    __slots__ = ("_receive", "content_length", "content_type", "max_body_bytes", "request_id", "rows", "values")
+    __slots__ = (
+        "_receive",
+        "authorization",
+        "binary_header_length",
+        "body_timeout",
+        "content_length",
+        "content_type",
+        "max_body_bytes",
+        "refusal",
+        "request_id",
+        "response_headers",
+        "rows",
+        "values",
+    )
 
     def __init__(
-        self, receive: Receive, request_id: str, content_type: bytes, content_length: int, max_body_bytes: int
+        self,
+        receive: Receive,
+        request_id: str,
+        content_type: bytes,
+        content_length: int,
+        max_body_bytes: int,
+        *,
+        body_timeout: float = 30.0,
     ) -> None:
         self._receive = receive
         self.request_id = request_id
         self.content_type = content_type
         self.content_length = content_length
         self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
+        self.authorization = b""
+        # Open Inference Protocol binary tensor extension: length of the JSON part of the body.
+        self.binary_header_length: bytes | None = None
+        self.response_headers: list[tuple[bytes, bytes]] = []
+        # Set when the request's headers already make it a bad request (e.g. an unsafe id).
+        self.refusal: InputError | None = None
         # What the access log reports of a prediction request.
         self.rows = 0
         self.values: list[float] | None = None
@@ -28,10 +62,12 @@ class Request:
     def media_type(self) -> bytes:
         return self.content_type.split(b";", 1)[0].strip().lower()
 
-    def require_json(self) -> None:
+    def require_json(self, also: bytes | None = None) -> None:
+        """JSON (or the media type `also`), or no content type at all (Open Inference Protocol
+        clients such as tritonclient send none; KServe and Triton read such bodies as JSON)."""
         media = self.media_type()
-        if media != JSON:
-            shown = media.decode("latin-1") or "none"
+        if media != JSON and media and media != also:
+            shown = media.decode("latin-1")
             raise InputError(415, "content_type", f"content type {shown!r} is not supported; send application/json")
 
     async def body(self) -> bytes:
@@ -42,6 +78,17 @@ class Request:
                 "body_too_large",
                 f"body of {self.content_length} bytes exceeds the limit of {limit} (MAX_BODY_BYTES)",
             )
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                return await self._read(limit)
+        except TimeoutError:
+            raise InputError(
+                408,
+                "body_timeout",
+                f"the request body did not arrive within {self.body_timeout} s (BODY_TIMEOUT_SECONDS)",
+            ) from None
+
+    async def _read(self, limit: int) -> bytes:
         chunks = []
         size = 0
         while True:

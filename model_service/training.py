@@ -125,6 +125,8 @@ def train(options: TrainingOptions) -> Path:
             "numpy": np.__version__,
             "skl2onnx": skl2onnx.__version__,
         },
+        # What the server accepts: values far outside these are refused (FEATURE_RANGE_TOLERANCE).
+        "feature_ranges": [[float(low), float(high)] for low, high in zip(x_train.min(0), x_train.max(0), strict=True)],
         "model_file": MODEL_FILE,
         "model_sha256": digest,
         # The server refuses to become ready unless the ONNX model reproduces these.

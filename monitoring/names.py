@@ -126,8 +126,22 @@ VALIDATION_REASONS = (
     "empty_batch",
     "too_many_rows",
     "unknown_model",
-    "unknown_request_id",
     "bad_label",
+    # the request itself
+    "bad_request_id",
+    "out_of_range",
+    "binary_data",
+    "malformed_http",
+    "header_too_large",
+    "too_many_headers",
+    "header_timeout",
+    "body_timeout",
+    # feedback
+    "bad_feedback_id",
+    "expired_feedback_id",
+    "already_labelled",
+    "unauthorized",
+    "feedback_disabled",
 )
 FEEDBACK_OUTCOMES = ("correct", "incorrect")
 # The latency SLO's threshold (monitoring.slo) must be one of these bounds.

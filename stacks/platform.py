@@ -227,7 +227,7 @@ def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any
                 irsa=core.cluster.irsa,
             )
     # The release carries a ServiceMonitor and a PrometheusRule: their CRDs come with the stack.
-    ModelService(
+    model_service = ModelService(
         "model-service",
         ModelServiceArgs(
             spec=service_config,
@@ -244,6 +244,7 @@ def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any
         "grafanaUrl": ingress.url if ingress else "http://localhost:3000",
         "grafanaPortForward": port_forward_command(namespace, observability.grafana_service, 3000, 80),
         "grafanaAdminPassword": observability.grafana_admin_password,
+        "modelFeedbackToken": model_service.feedback_token,
         "prometheusService": f"{namespace}/{observability.prometheus_service}",
         "alertmanagerService": f"{namespace}/{observability.alertmanager_service}",
     }

@@ -148,3 +148,73 @@ def test_every_logql_label_matcher_meets_a_label_alloy_gives_the_model_service(c
         if label == "namespace" and value != deployment.namespace:
             continue
         assert labels.get(label) == value, f'{{{label}="{value}"}} matches nothing: Alloy gives {labels}'
+
+
+def _pod_specs(cluster: Cluster) -> list[tuple[Manifest, dict[str, Any]]]:
+    kinds = ("Deployment", "StatefulSet", "DaemonSet", "Job")
+    return [(m, m.doc["spec"]["template"]["spec"]) for kind in kinds for m in cluster.of_kind(kind)]
+
+
+def _secret_references(spec: dict[str, Any]) -> list[tuple[str, str | None, bool]]:
+    """(secret name, key or None for the whole secret, optional) of every container and volume."""
+    found = []
+    for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        for item in container.get("env") or []:
+            ref = (item.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                found.append((ref["name"], ref["key"], bool(ref.get("optional"))))
+        for source in container.get("envFrom") or []:
+            ref = source.get("secretRef")
+            if ref:
+                found.append((ref["name"], None, bool(ref.get("optional"))))
+    for volume in spec.get("volumes") or []:
+        secret = volume.get("secret")
+        if secret:
+            found.append((secret["secretName"], None, bool(secret.get("optional"))))
+    return found
+
+
+def _secrets_jobs_create(cluster: Cluster) -> set[tuple[str, str]]:
+    """Secrets a rendered Job creates when it runs (kube-webhook-certgen's `create --secret-name=`)."""
+    created = set()
+    for job in cluster.of_kind("Job"):
+        for container in job.doc["spec"]["template"]["spec"]["containers"]:
+            args = container.get("args") or []
+            if args[:1] == ["create"]:
+                for arg in args:
+                    if arg.startswith("--secret-name="):
+                        created.add((arg.split("=", 1)[1], job.namespace or ""))
+    return created
+
+
+def test_every_secret_a_pod_reads_exists_with_its_key(cluster: Cluster) -> None:
+    secrets: dict[tuple[str, str], set[str] | None] = {
+        (m.name, m.namespace or ""): set((m.doc.get("data") or {}) | (m.doc.get("stringData") or {}))
+        for m in cluster.of_kind("Secret")
+    }
+    secrets.update(dict.fromkeys(_secrets_jobs_create(cluster)))  # keys unknown until the Job runs
+    checked = 0
+    for workload, spec in _pod_specs(cluster):
+        for name, key, optional in _secret_references(spec):
+            if optional:
+                continue
+            where = (name, workload.namespace or "")
+            assert where in secrets, f"{workload.kind} {workload.name} reads Secret {name}, which nothing creates"
+            keys = secrets[where]
+            assert key is None or keys is None or key in keys, f"{workload.name} reads {key} of {name}: it has {keys}"
+            checked += 1
+    assert checked >= 3
+
+
+def test_the_model_service_gets_its_memory_limit_and_shared_feedback_key(cluster: Cluster) -> None:
+    deployment = next(m for m in cluster.of_kind("Deployment") if m.name == "model-service")
+    spec = deployment.doc["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    env = {item["name"]: item for item in container["env"]}
+    assert env["MEMORY_LIMIT_BYTES"]["valueFrom"]["resourceFieldRef"]["resource"] == "limits.memory"
+    assert env["FEEDBACK_SIGNING_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "model-service-feedback"
+    assert env["FEEDBACK_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "model-service-feedback"
+    # The pod outlives the preStop pause, the drain and the graceful shutdown.
+    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    needed = pre_stop + float(env["SHUTDOWN_DRAIN_SECONDS"]["value"]) + int(env["GRACEFUL_SHUTDOWN_SECONDS"]["value"])
+    assert spec["terminationGracePeriodSeconds"] > needed

@@ -114,8 +114,8 @@ def _drive_traffic(service: RunningServer) -> None:
     with service.client() as client:
         normal = WINE.data[rng.integers(0, len(WINE.data), 300)] * rng.normal(1.0, 0.01, (300, 13))
         ids = send_rows(client, normal)
-        for request_id in ids[:3]:
-            client.post("/feedback", json={"request_id": request_id, "labels": [0] * 50})
+        for feedback_id in ids[:3]:
+            client.post("/feedback", json={"feedback_id": feedback_id, "labels": [0] * 50})
         client.post("/invocations", content=b"1,2", headers={"content-type": "text/csv"})  # one refusal
         time.sleep(3)
         shifted = WINE.data[rng.integers(0, len(WINE.data), 3000)] * rng.normal(1.0, 0.01, (3000, 13))

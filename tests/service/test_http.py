@@ -278,22 +278,22 @@ BAD_REQUESTS = [
         "feature_count",
         "row 0 has 2 features",
     ),
-    ("feedback without id", "POST", "/feedback", b'{"label": 1}', "application/json", 400, "schema", "request_id"),
+    ("feedback without id", "POST", "/feedback", b'{"label": 1}', "application/json", 400, "schema", "feedback_id"),
     (
         "feedback unknown id",
         "POST",
         "/feedback",
-        b'{"request_id": "nope", "label": 1}',
+        b'{"feedback_id": "nope", "label": 1}',
         "application/json",
-        404,
-        "unknown_request_id",
-        "'nope'",
+        400,
+        "bad_feedback_id",
+        "the feedback_id a prediction returned",
     ),
     (
         "feedback bad label",
         "POST",
         "/feedback",
-        b'{"request_id": "x", "label": "merlot"}',
+        b'{"feedback_id": "x", "label": "merlot"}',
         "application/json",
         400,
         "bad_label",
@@ -331,21 +331,23 @@ def test_feedback_scores_an_earlier_prediction(client: httpx.Client) -> None:
     correct_before = _metric(client, "model_feedback_total", outcome="correct")
     wrong_before = _metric(client, "model_feedback_total", outcome="incorrect")
     response = client.post(INFER, json=v2([ROW, WINE.data[70].tolist()]))
-    request_id = response.headers["x-request-id"]
+    feedback_id = response.headers["x-feedback-id"]
+    assert response.json()["parameters"]["feedback_id"] == feedback_id
     labels = ["class_0", 2]  # the second row is class_1: one wrong label
-    answer = client.post("/feedback", json={"request_id": request_id, "labels": labels})
-    assert answer.json() == {"request_id": request_id, "labelled": 2, "correct": 1}
+    answer = client.post("/feedback", json={"feedback_id": feedback_id, "labels": labels})
+    assert answer.json() == {"labelled": 2, "correct": 1}
     assert _metric(client, "model_feedback_total", outcome="correct") == correct_before + 1
     assert _metric(client, "model_feedback_total", outcome="incorrect") == wrong_before + 1
-    again = client.post("/feedback", json={"request_id": request_id, "labels": labels})
-    assert again.status_code == 404  # one label per prediction
+    again = client.post("/feedback", json={"feedback_id": feedback_id, "labels": labels})
+    assert again.status_code == 409  # one label per prediction
+    assert again.json()["reason"] == "already_labelled"
 
 
 def test_feedback_label_count_must_match_the_rows(client: httpx.Client) -> None:
-    request_id = client.post(INFER, json=v2([ROW])).headers["x-request-id"]
-    mismatch = client.post("/feedback", json={"request_id": request_id, "labels": [0, 1]})
+    feedback_id = client.post(INFER, json=v2([ROW])).headers["x-feedback-id"]
+    mismatch = client.post("/feedback", json={"feedback_id": feedback_id, "labels": [0, 1]})
     assert mismatch.status_code == 400
-    assert client.post("/feedback", json={"request_id": request_id, "label": 0}).json()["correct"] == 1
+    assert client.post("/feedback", json={"feedback_id": feedback_id, "label": 0}).json()["correct"] == 1
 
 
 def test_request_id_header_is_honoured(client: httpx.Client) -> None:

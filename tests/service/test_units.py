@@ -78,10 +78,10 @@ def test_psi_and_ks_arithmetic() -> None:
 
 
 def test_finite_values_whose_sum_overflows_are_accepted() -> None:
-    values, rows, _ = parse_v2_request(
+    parsed = parse_v2_request(
         {"inputs": [{"name": "x", "datatype": "FP64", "shape": [1, 2], "data": [1.7e308, 1.7e308]}]}, 2, 10
     )
-    assert (values, rows) == ([1.7e308, 1.7e308], 1)
+    assert (parsed.values, parsed.rows) == ([1.7e308, 1.7e308], 1)
 
 
 def test_csv_that_is_not_text_is_refused() -> None:

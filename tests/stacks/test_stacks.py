@@ -19,6 +19,7 @@ COMMON_OUTPUTS = {
     "grafanaUrl",
     "grafanaPortForward",
     "grafanaAdminPassword",
+    "modelFeedbackToken",
     "prometheusService",
     "alertmanagerService",
 }
@@ -40,7 +41,7 @@ AWS_OUTPUTS = {
 }
 # Exist once the managed inference path is built (sagemakerEnabled and a modelVersion).
 MANAGED_OUTPUTS = {"inferenceApiUrl", "sagemakerEndpointName", "inferenceFunctionName", "alarmTopicArn"}
-SECRET_OUTPUTS = {"kubeconfig", "grafanaAdminPassword"}
+SECRET_OUTPUTS = {"kubeconfig", "grafanaAdminPassword", "modelFeedbackToken"}
 
 
 @pytest.fixture(scope="module", params=["local", "dev", "prod"])

@@ -14,6 +14,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+# Credentials the test servers run with (a deployment gets both from a Kubernetes Secret).
+FEEDBACK_TOKEN = "test-labelling-credential-0001"
+FEEDBACK_SIGNING_KEY = "test-signing-key-shared-by-every-replica-0001"
+FEEDBACK_ENV = {"FEEDBACK_TOKEN": FEEDBACK_TOKEN, "FEEDBACK_SIGNING_KEY": FEEDBACK_SIGNING_KEY}
+AUTHORIZATION = {"authorization": f"Bearer {FEEDBACK_TOKEN}"}
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -29,7 +35,8 @@ class RunningServer:
     log: Path
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=10)
+        """A client that carries the labelling credential (what /feedback requires)."""
+        return httpx.Client(base_url=self.url, timeout=10, headers=AUTHORIZATION)
 
     def log_lines(self) -> list[str]:
         return [line for line in self.log.read_text().splitlines() if line.strip()]
@@ -42,7 +49,14 @@ class RunningServer:
 
 def start_server(log: Path, wait_ready: bool = True, **env: str) -> RunningServer:
     port = free_port()
-    environment = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "PYTHONUNBUFFERED": "1", **env}
+    environment = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+        **FEEDBACK_ENV,
+        **env,
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "model_service", "serve"],
         env=environment,
@@ -66,12 +80,12 @@ def start_server(log: Path, wait_ready: bool = True, **env: str) -> RunningServe
 
 
 def send_rows(client: httpx.Client, rows: np.ndarray, per_request: int = 50) -> list[str]:
-    """POST `rows` to the v2 infer route in requests of `per_request` rows; return the request ids."""
+    """POST `rows` to the v2 infer route in requests of `per_request` rows; return the feedback ids."""
     ids = []
     for start in range(0, len(rows), per_request):
         chunk = rows[start : start + per_request]
         tensor = {"name": "x", "datatype": "FP64", "shape": list(chunk.shape), "data": chunk.ravel().tolist()}
         response = client.post("/v2/models/wine-classifier/infer", json={"inputs": [tensor]})
         assert response.status_code == 200, response.text
-        ids.append(response.headers["x-request-id"])
+        ids.append(response.headers["x-feedback-id"])
     return ids
