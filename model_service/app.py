@@ -248,6 +248,7 @@ class ModelServer:
             content_type,
             content_length,
             self.settings.max_body_bytes,
+            scope=scope,
             body_timeout=self.settings.body_timeout_seconds,
         )
         request.authorization = authorization

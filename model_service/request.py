@@ -3,7 +3,6 @@ credential, and the headers its response should carry besides the usual ones."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -11,6 +10,10 @@ from typing import Any
 from model_service.errors import JSON, ClientDisconnectedError, InputError
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
+
+# Set in the request's ASGI scope by the connection (server.LimitedHttpToolsProtocol) when the
+# body did not arrive within BODY_TIMEOUT_SECONDS; the deadline costs nothing when it did.
+BODY_TIMED_OUT = "model_service.body_timed_out"
 
 # Client-chosen request ids go into logs and a response header: a safe, bounded alphabet only.
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:~-]{0,127}")
@@ -20,6 +23,7 @@ REQUEST_ID_RULE = "1 to 128 characters from A-Z a-z 0-9 . _ : ~ -, starting with
 class Request:
     __slots__ = (
         "_receive",
+        "_scope",
         "authorization",
         "binary_header_length",
         "body_timeout",
@@ -41,9 +45,11 @@ class Request:
         content_length: int,
         max_body_bytes: int,
         *,
+        scope: dict[str, Any] | None = None,
         body_timeout: float = 30.0,
     ) -> None:
         self._receive = receive
+        self._scope = scope if scope is not None else {}
         self.request_id = request_id
         self.content_type = content_type
         self.content_length = content_length
@@ -78,21 +84,16 @@ class Request:
                 "body_too_large",
                 f"body of {self.content_length} bytes exceeds the limit of {limit} (MAX_BODY_BYTES)",
             )
-        try:
-            async with asyncio.timeout(self.body_timeout):
-                return await self._read(limit)
-        except TimeoutError:
-            raise InputError(
-                408,
-                "body_timeout",
-                f"the request body did not arrive within {self.body_timeout} s (BODY_TIMEOUT_SECONDS)",
-            ) from None
-
-    async def _read(self, limit: int) -> bytes:
         chunks = []
         size = 0
         while True:
             message = await self._receive()
+            if BODY_TIMED_OUT in self._scope:
+                raise InputError(
+                    408,
+                    "body_timeout",
+                    f"the request body did not arrive within {self.body_timeout} s (BODY_TIMEOUT_SECONDS)",
+                )
             if message["type"] == "http.disconnect":
                 raise ClientDisconnectedError()
             chunk = message.get("body", b"")

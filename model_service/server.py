@@ -26,6 +26,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from model_service.logs import configure_logging
+from model_service.request import BODY_TIMED_OUT
 from model_service.settings import Settings
 
 log = logging.getLogger("model_service")
@@ -46,6 +47,7 @@ class ConnectionLimits:
     max_header_bytes: int
     max_headers: int
     header_timeout_seconds: float
+    body_timeout_seconds: float
     max_connections: int
 
 
@@ -58,34 +60,38 @@ class HeadRefusedError(Exception):
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, with a bounded request head (bytes and header count), a
-    deadline for receiving it, and a connection limit. Refusals get a JSON answer, close the
-    connection, and are reported to `on_refused` so that they are counted like any request."""
+    """uvicorn's httptools protocol, with a bounded request head (bytes and header count),
+    deadlines for the head and the body, and a connection limit. Refusals get a JSON answer,
+    close the connection, and are reported to `on_refused` so that they are counted like any
+    request.
+
+    The request path pays a few attribute updates, no timers: one sweep a second (per server)
+    finds connections whose head or body is overdue.
+    """
 
     limits: ClassVar[ConnectionLimits]
     on_refused: ClassVar[OnRefused]
+    _sweeping: ClassVar[bool] = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._head_bytes = 0
-        self._header_count = 0
-        self._head_size = 0
         self._in_head = True
-        self._head_timer: asyncio.TimerHandle | None = None
+        # loop.time() when the current head (or an incomplete body) started; 0: not waiting.
+        self._head_started = self.loop.time()
+        self._body_started = 0.0
         if len(self.connections) > self.limits.max_connections:
             self._refuse(503, "overloaded", f"more than {self.limits.max_connections} connections (MAX_CONNECTIONS)")
             return
-        self._arm_head_timer()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm_head_timer()
-        super().connection_lost(exc)
+        if not type(self)._sweeping:
+            type(self)._sweeping = True
+            self.loop.call_later(SWEEP_SECONDS, _sweep, self.loop, self.connections)
 
     def data_received(self, data: bytes) -> None:
         self._unset_keepalive_if_required()
         if self._in_head:
-            if self._head_timer is None:
-                self._arm_head_timer()
+            if not self._head_started:
+                self._head_started = self.loop.time()
             self._head_bytes += len(data)
         try:
             self.parser.feed_data(data)
@@ -102,71 +108,51 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         except httptools.HttpParserError as error:
             self._refuse(400, "malformed_http", f"invalid HTTP request: {error}")
             return
-        # Still inside a head after more than the limit: refuse before buffering more of it
-        # (the parser keeps a partial header in memory until it is complete).
-        if self._in_head and self._head_bytes > self.limits.max_header_bytes:
-            self._refuse(
-                431,
-                "header_too_large",
-                f"the request head exceeds {self.limits.max_header_bytes} bytes (MAX_HEADER_BYTES)",
-            )
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._header_count = 0
-        self._head_size = 0
-
-    def on_url(self, url: bytes) -> None:
-        self._grow_head(len(url))
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        if self._header_count > self.limits.max_headers:
-            raise HeadRefusedError(
-                431, "too_many_headers", f"more than {self.limits.max_headers} header fields (MAX_HEADERS)"
-            )
-        self._grow_head(len(name) + len(value) + 4)
-        super().on_header(name, value)
-
-    def _grow_head(self, size: int) -> None:
-        self._head_size += size
-        if self._head_size > self.limits.max_header_bytes:
-            raise HeadRefusedError(
-                431,
-                "header_too_large",
-                f"the request head exceeds {self.limits.max_header_bytes} bytes (MAX_HEADER_BYTES)",
-            )
+        if self._in_head:
+            # Still inside a head after more than the limit: refuse before buffering more of it
+            # (the parser keeps a partial header in memory until it is complete).
+            if self._head_bytes > self.limits.max_header_bytes:
+                self._refuse_large_head()
+        elif not self._body_started:
+            self._body_started = self.loop.time()  # the body is still arriving: its deadline runs
 
     def on_headers_complete(self) -> None:
+        limits = self.limits
+        if len(self.headers) > limits.max_headers:
+            raise HeadRefusedError(
+                431, "too_many_headers", f"more than {limits.max_headers} header fields (MAX_HEADERS)"
+            )
+        # The bytes counted may include a body that came with the head: measure the head itself.
+        if self._head_bytes > limits.max_header_bytes and (
+            len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers) > limits.max_header_bytes
+        ):
+            raise HeadRefusedError(
+                431, "header_too_large", f"the request head exceeds {limits.max_header_bytes} bytes (MAX_HEADER_BYTES)"
+            )
         self._in_head = False
         self._head_bytes = 0
-        self._disarm_head_timer()
+        self._head_started = 0.0
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._in_head = True
-        self._head_bytes = 0
+        self._body_started = 0.0
 
-    # -- helpers ---------------------------------------------------------------------------
+    # -- deadlines (called by the sweep) ----------------------------------------------------
 
-    def _arm_head_timer(self) -> None:
-        self._disarm_head_timer()
-        self._head_timer = self.loop.call_later(self.limits.header_timeout_seconds, self._head_timed_out)
-
-    def _disarm_head_timer(self) -> None:
-        timer = getattr(self, "_head_timer", None)
-        if timer is not None:
-            timer.cancel()
-            self._head_timer = None
-
-    def _head_timed_out(self) -> None:
-        self._head_timer = None
+    def check_deadlines(self, now: float) -> None:
+        limits = self.limits
         if self.transport.is_closing():
             return
+        if self._in_head and self._head_started and now - self._head_started > limits.header_timeout_seconds:
+            self._head_timed_out()
+        elif self._body_started and now - self._body_started > limits.body_timeout_seconds:
+            self._body_timed_out()
+
+    def _head_timed_out(self) -> None:
         if self.cycle is not None and not self.cycle.response_complete:
-            self._arm_head_timer()  # a response is still being computed: the next head may wait
+            self._head_started = 0.0  # a response is still being computed: the next head may wait
             return
         if self._head_bytes == 0:
             self.transport.close()  # an idle connection sent nothing: no request to answer
@@ -177,9 +163,28 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             f"the request head did not arrive within {self.limits.header_timeout_seconds} s (HEADER_TIMEOUT_SECONDS)",
         )
 
+    def _body_timed_out(self) -> None:
+        """Tell the application (which answers 408 and closes), or close if it already answered."""
+        self._body_started = 0.0
+        cycle = self.cycle
+        if cycle is None:
+            return
+        if cycle.response_complete:
+            self.transport.close()  # answered without the body; the rest never came
+            return
+        cycle.scope[BODY_TIMED_OUT] = True  # type: ignore[literal-required]
+        cycle.message_event.set()
+
+    def _refuse_large_head(self) -> None:
+        self._refuse(
+            431,
+            "header_too_large",
+            f"the request head exceeds {self.limits.max_header_bytes} bytes (MAX_HEADER_BYTES)",
+        )
+
     def _refuse(self, status: int, reason: str, message: str) -> None:
         """Answer `status` with a JSON error and close the connection."""
-        self._disarm_head_timer()
+        self._head_started = self._body_started = 0.0
         if self.transport.is_closing():
             return
         body = orjson.dumps({"error": message, "reason": reason})
@@ -197,6 +202,18 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             type(self).on_refused(status, reason)
         # else: the application is handling this request; it counts its own outcome (the client
         # has gone, as far as it can tell).
+
+
+SWEEP_SECONDS = 0.25
+
+
+def _sweep(loop: asyncio.AbstractEventLoop, connections: set[Any]) -> None:
+    """Enforce the head and body deadlines of every open connection, then come back."""
+    now = loop.time()
+    for connection in list(connections):
+        if isinstance(connection, LimitedHttpToolsProtocol):
+            connection.check_deadlines(now)
+    loop.call_later(SWEEP_SECONDS, _sweep, loop, connections)
 
 
 def limited_protocol(limits: ConnectionLimits, on_refused: OnRefused) -> type[LimitedHttpToolsProtocol]:
@@ -238,6 +255,7 @@ def connection_limits(settings: Settings) -> ConnectionLimits:
         max_header_bytes=settings.max_header_bytes,
         max_headers=settings.max_headers,
         header_timeout_seconds=settings.header_timeout_seconds,
+        body_timeout_seconds=settings.body_timeout_seconds,
         max_connections=settings.max_connections,
     )
 

@@ -24,3 +24,32 @@ def test_benchmark_runs_all_three_targets_and_prints_ratios() -> None:
         assert re.search(rf"^\s+32\s+{target}\s+\d+\s+[\d.]+\s+[\d.]+\s+0$", result.stdout, re.M), result.stdout
     assert re.search(r"ratios: service/baseline [\d.]+x, service/ceiling [\d.]+, service/raw [\d.]+", result.stdout)
     assert "targets at concurrency 32:" in result.stdout
+
+
+def test_soak_benchmark_runs_and_reports_the_memory_curve() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.soak",
+            "--minutes",
+            "0.15",
+            "--clients",
+            "2",
+            "--sample-seconds",
+            "2",
+            "--warmup-seconds",
+            "2",
+            "--max-growth",
+            "0.5",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"RSS start [\d.]+ MiB \(at \d+ s\), end [\d.]+ MiB, peak [\d.]+ MiB", result.stdout)
+    requests = int(re.search(r"; (\d+) requests, 0 errors", result.stdout).group(1))  # type: ignore[union-attr]
+    assert requests > 0
+    assert "verdict: flat and under the limit" in result.stdout

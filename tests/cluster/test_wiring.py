@@ -218,3 +218,32 @@ def test_the_model_service_gets_its_memory_limit_and_shared_feedback_key(cluster
     pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
     needed = pre_stop + float(env["SHUTDOWN_DRAIN_SECONDS"]["value"]) + int(env["GRACEFUL_SHUTDOWN_SECONDS"]["value"])
     assert spec["terminationGracePeriodSeconds"] > needed
+
+
+def _quantity_bytes(quantity: str) -> int:
+    units = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30}
+    for suffix, factor in units.items():
+        if quantity.endswith(suffix):
+            return int(float(quantity.removesuffix(suffix)) * factor)
+    return int(quantity)
+
+
+def test_the_model_service_accepts_the_settings_its_pod_gets(cluster: Cluster) -> None:
+    """The environment the rendered pod would see (its memory limit resolved, secrets filled),
+    read by the server's own settings parser: a chart value it would refuse fails here."""
+    from model_service.settings import Settings
+
+    deployment = next(m for m in cluster.of_kind("Deployment") if m.name == "model-service")
+    (container,) = deployment.doc["spec"]["template"]["spec"]["containers"]
+    environ = {}
+    for item in container["env"]:
+        source = item.get("valueFrom") or {}
+        if "resourceFieldRef" in source:
+            environ[item["name"]] = str(_quantity_bytes(container["resources"]["limits"]["memory"]))
+        elif "secretKeyRef" in source:
+            environ[item["name"]] = "x" * 40  # what the generated Secret holds (40 and 64 characters)
+        else:
+            environ[item["name"]] = item["value"]
+    settings = Settings.from_env(environ)
+    assert settings.memory_limit_bytes > 0 and settings.feedback_token
+    assert settings.request_budget_bytes() >= settings.max_body_bytes

@@ -238,3 +238,19 @@ def test_grafana_reads_only_the_platforms_log_groups() -> None:
         )
     everything = next(s for s in policy["Statement"] if s["Resource"] == "*")
     assert not any(action in everything["Action"] for action in log_reads["Action"])
+
+
+def test_model_service_feedback_credentials_are_generated_secrets_the_release_points_at(run: StackRun) -> None:
+    secret = run.one("kubernetes:core/v1:Secret", "model-service-feedback")
+    assert secret.inputs["metadata"] == {"name": "model-service-feedback", "namespace": "models"}
+    wrapped = secret.inputs["stringData"]
+    assert wrapped["4dabf18193072939515e22adb298388d"] == "1b47061264138c4ac30d75fd1eb44270"  # a Pulumi secret
+    assert set(wrapped["value"]) == {"FEEDBACK_SIGNING_KEY", "FEEDBACK_TOKEN"}
+    passwords = {r.name: r.inputs for r in run.of_type("random:index/randomPassword:RandomPassword")}
+    assert passwords["model-service-feedback-signing-key"]["length"] >= 32
+    assert passwords["model-service-feedback-token"]["length"] >= 16
+    values = releases(run)["model-service"]["values"]
+    assert values["feedback"]["existingSecret"] == "model-service-feedback"
+    release = run.one("kubernetes:helm.sh/v3:Release", "model-service-release")
+    assert secret.urn in release.dependencies
+    assert "modelFeedbackToken" in run.secret_outputs

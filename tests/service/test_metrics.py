@@ -7,6 +7,7 @@ from `model_feature_bin_total`, reference shares from `model_feature_reference_s
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from collections import defaultdict
 from collections.abc import Iterator
@@ -184,3 +185,32 @@ def test_batches_predictions_and_confidence_are_counted(fresh_server: RunningSer
     assert requests[0].value == 1
     info = families["model_info"].samples[0]
     assert info.labels["model_name"] == "wine-classifier" and info.value == 1
+
+
+def test_non_finite_model_output_is_a_5xx_and_never_reaches_a_metric(artifact: Path, tmp_path: Path) -> None:
+    # The range check off, so that values the model cannot handle reach it.
+    server = start_server(tmp_path / "server.log", MODEL_DIR=str(artifact), FEATURE_RANGE_TOLERANCE="inf")
+    try:
+        with server.client() as client:
+            poisoned = client.post("/invocations", json=[[1e308] * 13])
+            assert poisoned.status_code == 500
+            assert poisoned.json()["reason"] == "model_output_not_finite"
+            huge = client.post("/invocations", json=[[1e300, *WINE.data[0][1:].tolist()]] * 3)
+            fine = client.post("/invocations", json=[WINE.data[0].tolist()])
+            assert fine.status_code == 200
+            samples = [
+                sample
+                for family in text_string_to_metric_families(client.get("/metrics").text)
+                for sample in family.samples
+            ]
+        assert all(math.isfinite(sample.value) for sample in samples), [
+            s for s in samples if not math.isfinite(s.value)
+        ]
+        sums = {s.labels.get("feature"): s.value for s in samples if s.name == "model_feature_value_sum"}
+        assert sums["alcohol"] <= 1e12 * 3 + 100  # clipped, whatever the model made of it
+        five_xx = sum(
+            s.value for s in samples if s.name == "model_service_requests_total" and s.labels["status_class"] == "5xx"
+        )
+        assert five_xx == 1 + (huge.status_code >= 500)
+    finally:
+        server.stop()
