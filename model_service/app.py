@@ -23,6 +23,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from model_service.artifact import LoadedModel, accepted_bounds, load_model, resolve_model_dir
 from model_service.batching import MicroBatcher, Result
+from model_service.capture import ProductionData, Served, capture_record
 from model_service.errors import (
     CLIENT_CLOSED,
     JSON,
@@ -81,6 +82,7 @@ class ModelServer:
         key, shared = signing_key(settings.feedback_signing_key)
         self.feedback_ids_shared = shared
         self.feedback = FeedbackIds(key, settings.feedback_max_age_seconds, settings.replay_cache_bytes())
+        self.stores = ProductionData(settings, self.metrics)
         self.model: LoadedModel | None = None
         self.batcher: MicroBatcher | None = None
         self.load_error: str | None = None
@@ -122,9 +124,12 @@ class ModelServer:
             if message["type"] == "lifespan.startup":
                 # Load in the background: liveness answers at once, readiness once the model is in.
                 self._loading = asyncio.create_task(self.load())
+                self.stores.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.shutting_down = True
+                # What is buffered for S3 is uploaded within the grace period.
+                await self.stores.close(timeout=max(self.settings.graceful_shutdown_seconds / 2, 1))
                 self.access_log.flush()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -393,6 +398,7 @@ class ModelServer:
             request.request_id = parsed.request_id
         labels, probabilities = await self._predict(request, parsed.values, parsed.rows)
         feedback_id = self._feedback_id(request, labels)
+        self._capture(request, model, labels, probabilities, feedback_id)
         response = v2_infer_response(
             model, request.request_id, feedback_id, labels, probabilities, outputs=parsed.outputs
         )
@@ -419,12 +425,36 @@ class ModelServer:
             )
         labels, probabilities = await self._predict(request, values, count)
         feedback_id = self._feedback_id(request, labels)
+        self._capture(request, model, labels, probabilities, feedback_id)
         return _json(sagemaker_response(model, request.request_id, feedback_id, labels, probabilities))
 
     def _feedback_id(self, request: Request, labels: list[int]) -> str:
         feedback_id = self.feedback.issue(labels)
         request.response_headers.append((b"x-feedback-id", feedback_id.encode("ascii")))
         return feedback_id
+
+    def _capture(
+        self,
+        request: Request,
+        model: LoadedModel,
+        labels: list[int],
+        probabilities: list[list[float]],
+        feedback_id: str,
+    ) -> None:
+        values, width, at = request.values or [], model.feature_count, time.time()
+        self.stores.maybe_capture(
+            lambda: capture_record(
+                Served(
+                    request.request_id,
+                    [values[i : i + width] for i in range(0, len(values), width)],
+                    model.version,
+                    [model.class_names[label] for label in labels],
+                    probabilities,
+                    feedback_id,
+                    at,
+                )
+            )
+        )
 
     async def _feedback(self, request: Request, _: RouteMatch) -> Response:
         self._authorize_feedback(request)
@@ -439,10 +469,25 @@ class ModelServer:
         if type(labels) is not list or not labels:
             raise InputError(400, "bad_label", 'give the true class as "label" (one row) or "labels" (one per row)')
         truth = [self._class_index(model, label) for label in labels]
-        predicted, serial = self.feedback.open(document["feedback_id"])
+        prediction = self.feedback.open(document["feedback_id"])
+        predicted = prediction.labels
         if len(truth) != len(predicted):
             raise InputError(400, "bad_label", f"{len(truth)} labels for a request of {len(predicted)} rows")
-        self.feedback.mark_scored(serial)
+        self.feedback.mark_scored(prediction.serial)
+        now = time.time()
+        delay = max(now - prediction.issued_at, 0.0)
+        self.metrics.label_delay.observe((), delay)
+        self.stores.label(
+            {
+                "feedback_id": document["feedback_id"],
+                "labels": [model.class_names[index] for index in truth],
+                "predicted": [model.class_names[index] for index in predicted],
+                "predicted_at": prediction.issued_at,
+                "labelled_at": round(now, 3),
+                "label_delay_seconds": round(delay, 3),
+                "model_version": model.version,
+            }
+        )
         correct = sum(1 for true, guess in zip(truth, predicted, strict=True) if true == guess)
         if correct:
             self.metrics.feedback_outcome(True, correct)

@@ -24,6 +24,7 @@ import struct
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import NamedTuple
 
 from model_service.errors import InputError
 
@@ -34,6 +35,12 @@ _TAG_BYTES = 16
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 # Measured cost of one remembered serial in the replay cache (int key in an OrderedDict).
 REPLAY_ENTRY_BYTES = 120
+
+
+class Prediction(NamedTuple):
+    labels: list[int]  # predicted class index of each row
+    serial: int
+    issued_at: float  # seconds since the epoch
 
 
 class FeedbackIds:
@@ -69,10 +76,9 @@ class FeedbackIds:
     def _tag(self, payload: bytes) -> bytes:
         return hashlib.blake2b(payload, key=self._key, digest_size=_TAG_BYTES).digest()
 
-    def open(self, feedback_id: object) -> tuple[list[int], int]:
-        """The predicted class indices `feedback_id` was issued for, and its serial; `InputError`
-        if it is not an id this deployment issued, was altered, has expired or was already
-        labelled here."""
+    def open(self, feedback_id: object) -> Prediction:
+        """What `feedback_id` was issued for; `InputError` if it is not an id this deployment
+        issued, was altered, has expired or was already labelled here."""
         if not isinstance(feedback_id, str) or not feedback_id.startswith(PREFIX) or len(feedback_id) > 8192:
             raise InputError(400, "bad_feedback_id", "feedback_id must be the feedback_id a prediction returned")
         encoded = feedback_id[len(PREFIX) :]
@@ -102,7 +108,7 @@ class FeedbackIds:
         labels = list(packed) if width == 1 else list(struct.unpack(f">{rows}H", packed))
         if len(labels) != rows:
             raise InputError(400, "bad_feedback_id", "feedback_id is truncated")
-        return labels, serial
+        return Prediction(labels, serial, float(issued))
 
     def mark_scored(self, serial: int) -> None:
         """Remember that the id with `serial` has been scored here (the oldest is forgotten

@@ -21,7 +21,13 @@ from prometheus_client.utils import floatToGoString
 from model_service.artifact import LoadedModel
 from model_service.drift import BinCounter
 from monitoring import names
-from monitoring.names import FEEDBACK_OUTCOMES, STATUS_CLASSES, VALIDATION_REASONS
+from monitoring.names import (
+    FEEDBACK_OUTCOMES,
+    STATUS_CLASSES,
+    STORE_DROP_REASONS,
+    STORE_STREAMS,
+    VALIDATION_REASONS,
+)
 from monitoring.names import Metric as CataloguedMetric
 
 FamilyT = TypeVar("FamilyT", CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily)
@@ -156,6 +162,15 @@ class ServiceMetrics:
         self.info = _instrument(Gauge, names.MODEL_INFO, r)
         self.drift = DriftCollector()
         r.register(self.drift)
+        self.stored = _instrument(Counter, names.STORED, r)
+        self.store_dropped = _instrument(Counter, names.STORE_DROPPED, r)
+        for stream in STORE_STREAMS:
+            self.stored.labels(stream)
+            for reason in STORE_DROP_REASONS:
+                self.store_dropped.labels(stream, reason)
+        self.label_delay = LoopHistogram(names.LABEL_DELAY, names.LABEL_DELAY_BUCKETS)
+        self.label_delay.series(())
+        r.register(self.label_delay)
         for route in routes:
             for status_class in STATUS_CLASSES:
                 self.request_duration.series((route, status_class))

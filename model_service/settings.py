@@ -16,6 +16,8 @@ MEMORY_LIMIT_SHARE = 0.4
 DEFAULT_REQUEST_MEMORY_BYTES = 256 * 1024 * 1024
 REPLAY_CACHE_SHARE = 0.02
 DEFAULT_REPLAY_CACHE_BYTES = 8 * 1024 * 1024
+STORE_BUFFER_SHARE = 0.03
+DEFAULT_STORE_BUFFER_BYTES = 16 * 1024 * 1024
 
 
 class SettingsError(ValueError):
@@ -52,6 +54,12 @@ class Settings:
     feedback_max_age_seconds: int = 7 * 24 * 3600
     # Features further than this many training ranges outside the training range are refused.
     feature_range_tolerance: float = 10.0
+    # Production data kept in S3 (model_service.capture): a sample of requests with their
+    # predictions, and every label sent to /feedback. Empty URIs keep nothing.
+    capture_uri: str = ""
+    capture_sample_percent: float = 0.0
+    ground_truth_uri: str = ""
+    store_flush_seconds: float = 10.0
     model_load_attempts: int = 5
     model_load_backoff_seconds: float = 1.0
     # After SIGTERM: readiness answers 503 for this long while requests are still served...
@@ -141,6 +149,25 @@ class Settings:
                 self.feature_range_tolerance,
                 "0 or more",
             ),
+            (
+                not self.capture_uri or self.capture_uri.startswith("s3://"),
+                "CAPTURE_URI",
+                self.capture_uri,
+                "empty or s3://bucket/prefix",
+            ),
+            (
+                not self.ground_truth_uri or self.ground_truth_uri.startswith("s3://"),
+                "GROUND_TRUTH_URI",
+                self.ground_truth_uri,
+                "empty or s3://bucket/prefix",
+            ),
+            (
+                0 <= self.capture_sample_percent <= 100,
+                "CAPTURE_SAMPLE_PERCENT",
+                self.capture_sample_percent,
+                "0 to 100",
+            ),
+            (0 < self.store_flush_seconds <= 3600, "STORE_FLUSH_SECONDS", self.store_flush_seconds, "0 to 3600"),
             (1 <= self.model_load_attempts <= 100, "MODEL_LOAD_ATTEMPTS", self.model_load_attempts, "1 to 100"),
             (
                 0 <= self.model_load_backoff_seconds <= 300,
@@ -190,6 +217,12 @@ class Settings:
         if self.memory_limit_bytes:
             return int(self.memory_limit_bytes * REPLAY_CACHE_SHARE)
         return DEFAULT_REPLAY_CACHE_BYTES
+
+    def store_buffer_bytes(self) -> int:
+        """Memory each S3 stream may buffer before it drops lines (a share of the memory limit)."""
+        if self.memory_limit_bytes:
+            return int(self.memory_limit_bytes * STORE_BUFFER_SHARE)
+        return DEFAULT_STORE_BUFFER_BYTES
 
     def request_budget_bytes(self) -> int:
         """Memory that request bodies and their parsed form may hold at once: REQUEST_MEMORY_BYTES,

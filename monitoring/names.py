@@ -66,6 +66,21 @@ MODEL_INFO = Metric(
     "model_info", "gauge", "Always 1; labels name the served model.", ("model_name", "model_version", "trained_at")
 )
 
+# -- production data kept (model_service.capture) -------------------------------------------------
+STORED = Metric(
+    "model_stored_records",
+    "counter",
+    "Lines queued for S3: sampled requests with predictions (capture) and labels (ground_truth).",
+    ("stream",),
+)
+STORE_DROPPED = Metric(
+    "model_store_dropped_records",
+    "counter",
+    "Lines that never reached S3, by stream and reason (buffer_full, upload_failed).",
+    ("stream", "reason"),
+)
+LABEL_DELAY = Metric("model_label_delay_seconds", "histogram", "Time from a prediction to its label.")
+
 # -- drift -------------------------------------------------------------------------------------
 FEATURE_BIN = Metric(
     "model_feature_bin",
@@ -93,6 +108,9 @@ PREDICTION_REFERENCE_SHARE = Metric(
 )
 
 ALL = (
+    STORED,
+    STORE_DROPPED,
+    LABEL_DELAY,
     REQUESTS,
     REQUEST_DURATION,
     IN_FLIGHT,
@@ -144,6 +162,10 @@ VALIDATION_REASONS = (
     "feedback_disabled",
 )
 FEEDBACK_OUTCOMES = ("correct", "incorrect")
+STORE_STREAMS = ("capture", "ground_truth")
+STORE_DROP_REASONS = ("buffer_full", "upload_failed")
+# A minute to a week.
+LABEL_DELAY_BUCKETS = (60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400)
 # The latency SLO's threshold (monitoring.slo) must be one of these bounds.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024)

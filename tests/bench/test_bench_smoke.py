@@ -52,4 +52,4 @@ def test_soak_benchmark_runs_and_reports_the_memory_curve() -> None:
     assert re.search(r"RSS start [\d.]+ MiB \(at \d+ s\), end [\d.]+ MiB, peak [\d.]+ MiB", result.stdout)
     requests = int(re.search(r"; (\d+) requests, 0 errors", result.stdout).group(1))  # type: ignore[union-attr]
     assert requests > 0
-    assert "verdict: flat and under the limit" in result.stdout
+    assert "verdict: bounded and under the limit" in result.stdout

@@ -24,7 +24,7 @@ KEY = b"k" * 32
 def test_an_id_carries_its_prediction_and_opens_only_with_its_key() -> None:
     ids = FeedbackIds(KEY, max_age_seconds=3600, replay_cache_bytes=1 << 20)
     token = ids.issue([0, 2, 1, 1])
-    labels, _ = ids.open(token)
+    labels = ids.open(token).labels
     assert labels == [0, 2, 1, 1]
     other = FeedbackIds(b"x" * 32, max_age_seconds=3600, replay_cache_bytes=1 << 20)
     with pytest.raises(InputError) as refused:
@@ -41,7 +41,7 @@ def test_every_altered_character_is_detected() -> None:
         replacement = next(c for c in alphabet if c != token[position])
         altered = token[:position] + replacement + token[position + 1 :]
         try:
-            labels, _ = ids.open(altered)
+            labels = ids.open(altered).labels
         except InputError as error:
             assert error.reason == "bad_feedback_id"
             refused += 1
@@ -72,7 +72,7 @@ def test_the_replay_cache_is_bounded_by_its_byte_budget() -> None:
     assert ids.replay_capacity == 100
     tokens = [ids.issue([0]) for _ in range(150)]
     for token in tokens:
-        ids.mark_scored(ids.open(token)[1])
+        ids.mark_scored(ids.open(token).serial)
     with pytest.raises(InputError) as refused:
         ids.open(tokens[-1])
     assert refused.value.status == 409
@@ -84,7 +84,7 @@ def test_the_largest_batch_fits_in_a_header_and_many_classes_are_supported() -> 
     token = ids.issue([2] * 1024)
     assert len(token) < 2000  # well inside MAX_HEADER_BYTES (16 KiB)
     wide = ids.issue([300, 0, 65535])
-    assert ids.open(wide)[0] == [300, 0, 65535]
+    assert ids.open(wide).labels == [300, 0, 65535]
 
 
 def test_bearer_credential_is_compared_exactly() -> None:
