@@ -8,6 +8,8 @@ Drives wrk at several concurrencies with single-row requests against, in one run
   raw       a bare ASGI app under the same uvicorn settings (bench/hello.py): the server alone,
             shown for reference
   baseline  Flask + gunicorn, 2 sync workers, `model.predict` per request (bench/baseline_flask.py)
+  captured  (with --capture) a second model service capturing 10% of requests to S3 (a local
+            moto S3 server): the cost of keeping production data
 The targets take turns within every round, so a slow patch of the machine hits all of them alike;
 each figure is the median over the rounds. `--check` exits 1 when, at 32 clients, the service is
 below 3x the baseline, below half the ceiling, above 15 ms p99, or answered any request with an
@@ -160,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per target per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds at each concurrency (medians are reported)")
     parser.add_argument("--check", action="store_true", help="exit 1 if the targets are missed")
+    parser.add_argument(
+        "--capture", action="store_true", help="also measure a service capturing 10%% of requests to S3"
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install wrk (Debian/Ubuntu) or brew install wrk", file=sys.stderr)
@@ -202,6 +207,11 @@ def main(argv: list[str] | None = None) -> int:
                 {},
             ),
         ]
+        if args.capture:
+            captured = f"http://127.0.0.1:{_free_port()}"
+            targets.append(Target("captured", f"{captured}/v2/models/wine-classifier/infer", V2_BODY))
+            capture_env = {"LOG_LEVEL": "INFO", **_capture_env(stack)}
+            servers.append(([python, "-m", "model_service", "serve"], captured, "/v2/health/ready", capture_env))
         for command, url, ready_path, env in servers:
             port = url.rsplit(":", 1)[1]
             log = workdir / f"{command[2]}.log"
@@ -229,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{concurrency:>11} ratios: service/baseline {rps['service'] / rps['baseline']:.2f}x, "
                 f"service/ceiling {rps['service'] / rps['ceiling']:.2f}, service/raw {rps['service'] / rps['raw']:.2f}"
             )
+            if "captured" in rps:
+                print(f"{concurrency:>11} capture at 10%: captured/service {rps['captured'] / rps['service']:.3f}")
             if concurrency == GATE_CONCURRENCY:
                 verdicts = _verdicts(summary)
         if verdicts:
@@ -236,6 +248,33 @@ def main(argv: list[str] | None = None) -> int:
             for line in verdicts:
                 print(f"  {line}")
     return 1 if args.check and any(line.endswith("FAIL") for line in verdicts) else 0
+
+
+def _capture_env(stack: ExitStack) -> dict[str, str]:
+    """A local S3 (moto's server) with a bucket, and the settings that capture 10% into it."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    stack.callback(server.stop)
+    credentials = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+    endpoint = f"http://127.0.0.1:{port}"
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    ).create_bucket(Bucket="capture")
+    return {
+        **credentials,
+        "AWS_ENDPOINT_URL_S3": endpoint,
+        "CAPTURE_URI": "s3://capture/cluster/model-service",
+        "CAPTURE_SAMPLE_PERCENT": "10",
+        "STORE_FLUSH_SECONDS": "5",
+    }
 
 
 if __name__ == "__main__":

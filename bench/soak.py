@@ -51,7 +51,7 @@ def _client(url: str, stop: threading.Event, counts: dict[str, int], lock: threa
             answer = client.post("/v2/models/wine-classifier/infer", json=body)
             labels = rng.integers(0, 3, ROWS).tolist()
             scored = client.post(
-                "/feedback", json={"feedback_id": answer.headers.get("x-feedback-id"), "labels": labels}
+                "/feedback", json={"feedback_id": answer.json()["parameters"]["feedback_id"], "labels": labels}
             )
             with lock:
                 counts["requests"] += 2

@@ -13,7 +13,7 @@ import pulumi_random as random
 import yaml
 
 from components import network_policies
-from components.artifact_store import ModelArtifact
+from components.artifact_store import ModelArtifact, StoredBucket
 from components.helm import project_path
 from components.iam import ServiceAccountRoles, policy_document
 
@@ -32,6 +32,39 @@ class ModelAccess:
     irsa: ServiceAccountRoles
 
 
+# Prefixes of the capture bucket the pods write (SageMaker's capture goes to <endpoint name>/).
+CLUSTER_CAPTURE_PREFIX = "cluster/model-service"
+GROUND_TRUTH_PREFIX = "ground-truth"
+
+
+@dataclass(frozen=True)
+class ProductionDataAccess:
+    """Where the pods keep production data: the capture bucket, written through IRSA."""
+
+    bucket: StoredBucket
+    irsa: ServiceAccountRoles
+
+    def uri(self, prefix: str) -> pulumi.Output[str]:
+        return pulumi.Output.concat("s3://", self.bucket.name, "/", prefix)
+
+    def write_statements(self, bucket_arn: str, kms_key_arn: str) -> list[dict[str, object]]:
+        """Put objects under the two prefixes (and encrypt them with the bucket's key), nothing else."""
+        return [
+            {
+                "Sid": "WriteProductionData",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject"],
+                "Resource": [f"{bucket_arn}/{CLUSTER_CAPTURE_PREFIX}/*", f"{bucket_arn}/{GROUND_TRUTH_PREFIX}/*"],
+            },
+            {
+                "Sid": "EncryptProductionData",
+                "Effect": "Allow",
+                "Action": ["kms:GenerateDataKey", "kms:Encrypt"],
+                "Resource": [kms_key_arn],
+            },
+        ]
+
+
 # Each picks charts/model-service/values-<profile>.yaml.
 Profile = Literal["local", "dev", "prod"]
 
@@ -48,6 +81,8 @@ class ModelServiceSpec:
     model_version: str
     min_replicas: int
     max_replicas: int
+    # Share of requests captured to the capture bucket (where the stack has one).
+    capture_percent: int = 0
 
 
 @dataclass(frozen=True)
@@ -56,6 +91,7 @@ class ModelServiceArgs:
     image_repository: pulumi.Input[str]
     namespace: str = "models"
     model: ModelAccess | None = None
+    data: ProductionDataAccess | None = None
     allowed_namespaces: tuple[str, ...] = ()
     monitoring_namespace: str = "monitoring"
     # Resources the release needs first: the Prometheus operator's CRDs for its ServiceMonitor and
@@ -103,11 +139,18 @@ class ModelService(pulumi.ComponentResource):
             "monitoringNamespace": args.monitoring_namespace,
         }
         values["serviceAccount"] = {"create": True, "name": SERVICE_ACCOUNT, "roleArn": ""}
-        if args.model is not None:
-            role = self._reader_role(name, args.model, args.namespace)
+        if args.model is not None or args.data is not None:
+            role = self._role(name, args.model, args.data, args.namespace)
             values["serviceAccount"]["roleArn"] = role.arn
+        if args.model is not None:
             uri = args.model.artifact.archive_uri()
             values["model"] = {**values.get("model", {}), "name": "wine-classifier", "uri": uri}
+        if args.data is not None:
+            values["productionData"] = {
+                "captureUri": args.data.uri(CLUSTER_CAPTURE_PREFIX),
+                "capturePercent": args.spec.capture_percent,
+                "groundTruthUri": args.data.uri(GROUND_TRUTH_PREFIX),
+            }
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             name="model-service",
@@ -139,24 +182,37 @@ class ModelService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace_resource]),
         )
 
-    def _reader_role(self, name: str, model: ModelAccess, namespace: str) -> Any:
-        """Read-only access to `<prefix>/*` of the models bucket (and decrypting it), nothing more."""
-        artifact = model.artifact
-        policy = pulumi.Output.all(artifact.bucket.arn, artifact.bucket.kms_key_arn).apply(
-            lambda arns: policy_document(
-                *artifact.read_statements(arns[0], arns[1]),
-                {
-                    "Effect": "Allow",
-                    "Action": ["s3:ListBucket"],
-                    "Resource": [arns[0]],
-                    "Condition": {"StringLike": {"s3:prefix": [f"{artifact.prefix}/*"]}},
-                },
-            )
-        )
-        return model.irsa.role(
+    def _role(self, name: str, model: ModelAccess | None, data: ProductionDataAccess | None, namespace: str) -> Any:
+        """The pods' IRSA role: read `<prefix>/*` of the models bucket (and decrypt it), write the
+        production-data prefixes of the capture bucket; nothing more."""
+        irsa = model.irsa if model is not None else data.irsa  # type: ignore[union-attr]
+        inputs: list[pulumi.Input[str]] = []
+        if model is not None:
+            inputs += [model.artifact.bucket.arn, model.artifact.bucket.kms_key_arn]
+        if data is not None:
+            inputs += [data.bucket.arn, data.bucket.kms_key_arn]
+
+        def document(arns: list[str]) -> str:
+            statements: list[dict[str, object]] = []
+            if model is not None:
+                bucket_arn, key_arn = arns[0], arns[1]
+                statements += model.artifact.read_statements(bucket_arn, key_arn)
+                statements.append(
+                    {
+                        "Effect": "Allow",
+                        "Action": ["s3:ListBucket"],
+                        "Resource": [bucket_arn],
+                        "Condition": {"StringLike": {"s3:prefix": [f"{model.artifact.prefix}/*"]}},
+                    }
+                )
+            if data is not None:
+                statements += data.write_statements(arns[-2], arns[-1])
+            return policy_document(*statements)
+
+        return irsa.role(
             f"{name}-model-reader",
             namespace=namespace,
             service_account=SERVICE_ACCOUNT,
-            inline_policy=policy,
+            inline_policy=pulumi.Output.all(*inputs).apply(document),
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -198,11 +198,27 @@ class ModelServer:
         started = time.perf_counter()
         method = scope["method"]
         match = self.router.resolve(method, scope["path"])
+        metrics = self.metrics
         status = 500
         request: Request | None = None
         try:
             request = self._request(scope, receive)
-            status, body, media = await self._answer(request, match, method, scope["path"])
+            cost = 0
+            metrics.in_flight += 1
+            try:
+                if request.refusal is not None:
+                    raise request.refusal
+                if match.handler is None:
+                    status, body, media = self._no_handler(request, match, method, scope["path"])
+                else:
+                    if method == "POST":
+                        cost = self._admit(request)
+                    status, body, media = await match.handler(request, match)
+            except Exception as error:
+                status, body, media = self._error_answer(request, match.route, error)
+            finally:
+                metrics.in_flight -= 1
+                self._reserved_bytes -= cost
             if status != CLIENT_CLOSED:
                 await send(
                     {
@@ -220,7 +236,7 @@ class ModelServer:
         finally:
             # Whatever happened, the request is counted once and logged once.
             elapsed = time.perf_counter() - started
-            self.metrics.observe_request(match.route, status, elapsed)
+            metrics.observe_request(match.route, status, elapsed)
             if self.access_log.enabled and request is not None:
                 self._log_access(request, method, match.route, status, elapsed)
 
@@ -262,41 +278,29 @@ class ModelServer:
             request.refusal = InputError(400, "bad_request_id", f"x-request-id must be {REQUEST_ID_RULE}")
         return request
 
-    async def _answer(self, request: Request, match: RouteMatch, method: str, path: str) -> Response:
-        """The handler's answer, or the error answer for whatever it raised."""
-        metrics = self.metrics
-        cost = 0
-        metrics.in_flight += 1
-        try:
-            if request.refusal is not None:
-                raise request.refusal
-            if match.handler is None:
-                if match.allowed_method is None:
-                    return error_response(404, f"no route {method} {path}")
-                request.response_headers.append((b"allow", match.allowed_method.encode()))
-                return method_not_allowed(method, match.allowed_method)
-            if method == "POST":
-                cost = self._admit(request)
-            return await match.handler(request, match)
-        except Exception as error:
-            if isinstance(error, InputError):
-                if error.status < 500:  # 503 "not ready" is the server's state, not bad input
-                    metrics.validation_failure(error.reason)
-                else:
-                    log.error(
-                        "request failed",
-                        extra={"request_id": request.request_id, "route": match.route, "reason": error.reason},
-                    )
-                if error.status in (408, 413):  # the rest of the body is not read: end the connection
-                    request.response_headers.append((b"connection", b"close"))
-                elif error.status == 503:
-                    request.response_headers.append((b"retry-after", b"1"))
-            elif not isinstance(error, ClientDisconnectedError):
-                log.exception("request failed", extra={"request_id": request.request_id, "route": match.route})
-            return answer_for(error, request.request_id)
-        finally:
-            metrics.in_flight -= 1
-            self._reserved_bytes -= cost
+    @staticmethod
+    def _no_handler(request: Request, match: RouteMatch, method: str, path: str) -> Response:
+        if match.allowed_method is None:
+            return error_response(404, f"no route {method} {path}")
+        request.response_headers.append((b"allow", match.allowed_method.encode()))
+        return method_not_allowed(method, match.allowed_method)
+
+    def _error_answer(self, request: Request, route: str, error: Exception) -> Response:
+        """The answer for whatever a handler raised; counted, and logged when it is the server's fault."""
+        if isinstance(error, InputError):
+            if error.status < 500:  # 503 "not ready" is the server's state, not bad input
+                self.metrics.validation_failure(error.reason)
+            else:
+                log.error(
+                    "request failed", extra={"request_id": request.request_id, "route": route, "reason": error.reason}
+                )
+            if error.status in (408, 413):  # the rest of the body is not read: end the connection
+                request.response_headers.append((b"connection", b"close"))
+            elif error.status == 503:
+                request.response_headers.append((b"retry-after", b"1"))
+        elif not isinstance(error, ClientDisconnectedError):
+            log.exception("request failed", extra={"request_id": request.request_id, "route": route})
+        return answer_for(error, request.request_id)
 
     def _admit(self, request: Request) -> int:
         """Reserve memory for the request's body (as parsed), or refuse with 503 when the budget
@@ -398,7 +402,8 @@ class ModelServer:
             request.request_id = parsed.request_id
         labels, probabilities = await self._predict(request, parsed.values, parsed.rows)
         feedback_id = self._feedback_id(request, labels)
-        self._capture(request, model, labels, probabilities, feedback_id)
+        if self.stores.capture is not None:
+            self._capture(request, model, labels, probabilities, feedback_id)
         response = v2_infer_response(
             model, request.request_id, feedback_id, labels, probabilities, outputs=parsed.outputs
         )
@@ -425,13 +430,12 @@ class ModelServer:
             )
         labels, probabilities = await self._predict(request, values, count)
         feedback_id = self._feedback_id(request, labels)
-        self._capture(request, model, labels, probabilities, feedback_id)
+        if self.stores.capture is not None:
+            self._capture(request, model, labels, probabilities, feedback_id)
         return _json(sagemaker_response(model, request.request_id, feedback_id, labels, probabilities))
 
     def _feedback_id(self, request: Request, labels: list[int]) -> str:
-        feedback_id = self.feedback.issue(labels)
-        request.response_headers.append((b"x-feedback-id", feedback_id.encode("ascii")))
-        return feedback_id
+        return self.feedback.issue(labels)
 
     def _capture(
         self,

@@ -27,6 +27,8 @@ from typing import Any
 
 import orjson
 
+from model_service.logs import rfc3339
+
 log = logging.getLogger("model_service")
 
 # Why a line was not stored (bounded metric label values; monitoring.names.CAPTURE_DROP_REASONS).
@@ -215,7 +217,7 @@ def capture_record(served: Served) -> dict[str, Any]:
         },
         "eventMetadata": {
             "eventId": served.request_id,
-            "inferenceTime": datetime.fromtimestamp(served.at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            "inferenceTime": rfc3339(served.at),
         },
         "eventVersion": "0",
     }

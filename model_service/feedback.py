@@ -26,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import NamedTuple
 
-from model_service.errors import InputError
+from model_service.rows import InputError
 
 PREFIX = "f1."
 # issued-at (seconds, uint32), serial (uint64), class-index width in bytes (1 or 2), row count (uint16)

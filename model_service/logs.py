@@ -23,7 +23,7 @@ _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 _second_cache: list[Any] = [-1, ""]
 
 
-def _timestamp(seconds: float) -> str:
+def rfc3339(seconds: float) -> str:
     """RFC 3339 UTC with milliseconds; the part up to the second is formatted once a second."""
     whole = int(seconds)
     if whole != _second_cache[0]:
@@ -34,7 +34,7 @@ def _timestamp(seconds: float) -> str:
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "timestamp": _timestamp(record.created),
+            "timestamp": rfc3339(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -86,7 +86,7 @@ class AccessLog:
         entries, self._pending = self._pending, []
         lines = []
         for entry in entries:
-            entry["timestamp"] = _timestamp(entry["timestamp"])
+            entry["timestamp"] = rfc3339(entry["timestamp"])
             lines.append(orjson.dumps(entry))
         lines.append(b"")
         try:

@@ -304,6 +304,15 @@ def _model_alerts() -> list[Rule]:
             f"{JOB} accuracy on labelled feedback is {VALUE_PERCENT}",
             "Accuracy from /feedback labels over the last hour is below 85% (the model was released at 90% or more).",
         ),
+        _alert(
+            "ModelProductionDataDropped",
+            f"sum by ({BY_JOB}, stream) (increase({names.STORE_DROPPED.series}[15m])) > 0",
+            "15m",
+            "warning",
+            f"{JOB} is losing {{{{ $labels.stream }}}} records before they reach S3",
+            "Captured requests or labels were dropped (buffer full or uploads failing) for 15 minutes: drift "
+            "analysis, accuracy and retraining will miss them.",
+        ),
     ]
 
 

@@ -17,7 +17,7 @@ from components.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.cluster import Cluster, ClusterArgs
 from components.cluster_services import ClusterServices, ClusterServicesArgs, EksContext
 from components.inference_api import Capture, InferenceApi, InferenceApiArgs
-from components.model_service import ModelAccess, ModelService, ModelServiceArgs
+from components.model_service import ModelAccess, ModelService, ModelServiceArgs, ProductionDataAccess
 from components.network import Network, NetworkArgs
 from components.observability import AwsIntegration, Observability, ObservabilityArgs, port_forward_command
 from components.registry import Registry, RegistryArgs
@@ -219,8 +219,10 @@ def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any
 
     service_config = config.model_service
     image_repository: pulumi.Input[str] = service_config.image_repository
+    data_access = None
     if core is not None:
         image_repository = core.registry.repository_urls["model-service"]
+        data_access = ProductionDataAccess(bucket=core.artifacts.bucket("capture"), irsa=core.cluster.irsa)
         if service_config.model_version:
             model_access = ModelAccess(
                 artifact=core.artifacts.model_artifact(MODELS_PREFIX, service_config.model_version),
@@ -233,6 +235,7 @@ def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any
             spec=service_config,
             image_repository=image_repository,
             model=model_access,
+            data=data_access,
             monitoring_namespace=observability.namespace,
             after=(observability.prometheus_stack,),
         ),

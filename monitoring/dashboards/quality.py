@@ -110,5 +110,29 @@ def board() -> Board:
         [(f"sum by (outcome) ({rate(names.FEEDBACK.series)})", "{{outcome}}")],
         width=18,
     )
+    delay = rate(names.LABEL_DELAY.bucket)
+    b.prometheus(
+        "Label delay p50 / p95",
+        "Time from a prediction to its label, from /feedback.",
+        "s",
+        [
+            (f"histogram_quantile(0.5, sum by (le) ({delay}))", "p50"),
+            (f"histogram_quantile(0.95, sum by (le) ({delay}))", "p95"),
+        ],
+        minimum=0,
+        width=12,
+    )
+    b.prometheus(
+        "Production data kept and dropped",
+        "Lines queued for S3 per second (capture: sampled requests; ground_truth: labels), and lines "
+        "that never reached S3 (buffer full, upload failed).",
+        "ops",
+        [
+            (f"sum by (stream) ({rate(names.STORED.series)})", "kept {{stream}}"),
+            (f"sum by (stream, reason) ({rate(names.STORE_DROPPED.series)})", "dropped {{stream}} ({{reason}})"),
+        ],
+        minimum=0,
+        width=12,
+    )
     b.logs("Model service logs", "Recent log lines of the model service.", f"{SERVICE_LOGS} | json")
     return b

@@ -1,4 +1,4 @@
-"""Config of the model service area: chart profile, image, model version, replicas."""
+"""Config of the model service area: chart profile, image, model version, replicas, capture."""
 
 from __future__ import annotations
 
@@ -26,4 +26,5 @@ def read(reader: Reader) -> ModelServiceSpec:
         model_version=version,
         min_replicas=minimum,
         max_replicas=maximum,
+        capture_percent=reader.integer("modelServiceCapturePercent", minimum=0, maximum=100),
     )

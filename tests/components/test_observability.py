@@ -182,9 +182,24 @@ def test_model_service_gets_the_registry_image_and_a_role_for_its_model_prefix_o
     assert _trust_subject(run, "model-service-model-reader") == "system:serviceaccount:models:model-service"
     policy = json.loads(run.one("aws:iam/rolePolicy:RolePolicy", "model-service-model-reader-inline").inputs["policy"])
     actions = {action for statement in policy["Statement"] for action in statement["Action"]}
-    assert actions == {"s3:GetObject", "s3:ListBucket", "kms:Decrypt"}
+    assert actions == {
+        "s3:GetObject",
+        "s3:ListBucket",
+        "kms:Decrypt",
+        "s3:PutObject",
+        "kms:GenerateDataKey",
+        "kms:Encrypt",
+    }
     get = next(s for s in policy["Statement"] if s["Action"] == ["s3:GetObject"])
     assert get["Resource"] == [f"arn:aws:s3:::{run.outputs['modelsBucket']}/wine/*"]
+    # Production data: put objects under the two prefixes of the capture bucket, nothing else.
+    put = next(s for s in policy["Statement"] if s["Action"] == ["s3:PutObject"])
+    capture = f"arn:aws:s3:::{run.outputs['captureBucket']}"
+    assert put["Resource"] == [f"{capture}/cluster/model-service/*", f"{capture}/ground-truth/*"]
+    data = values["productionData"]
+    assert data["captureUri"] == f"s3://{run.outputs['captureBucket']}/cluster/model-service"
+    assert data["groundTruthUri"] == f"s3://{run.outputs['captureBucket']}/ground-truth"
+    assert data["capturePercent"] == 10
 
 
 @pytest.mark.parametrize("stack", ["local", "dev", "prod"])

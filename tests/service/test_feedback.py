@@ -157,7 +157,7 @@ def test_a_replica_of_another_deployment_refuses_the_id(artifact: Path, tmp_path
     one = start_server(tmp_path / "one.log", MODEL_DIR=str(artifact))
     other = start_server(tmp_path / "other.log", MODEL_DIR=str(artifact), FEEDBACK_SIGNING_KEY="z" * 40)
     try:
-        feedback_id = httpx.post(one.url + "/invocations", json=[WINE.data[0].tolist()]).headers["x-feedback-id"]
+        feedback_id = httpx.post(one.url + "/invocations", json=[WINE.data[0].tolist()]).json()["feedback_id"]
         refused = httpx.post(
             other.url + "/feedback", json={"feedback_id": feedback_id, "label": 0}, headers=AUTHORIZATION
         )
@@ -180,8 +180,7 @@ def test_forging_accuracy_is_impossible_without_the_credential(replicas: list[Ru
     server = replicas[0]
     before = _feedback_totals(server.url)
     ids = [
-        httpx.post(server.url + "/invocations", json=[WINE.data[i].tolist()]).headers["x-feedback-id"]
-        for i in range(20)
+        httpx.post(server.url + "/invocations", json=[WINE.data[i].tolist()]).json()["feedback_id"] for i in range(20)
     ]
     for feedback_id, credential in zip(ids, itertools.cycle([None, "Bearer wrong", "Basic abc"]), strict=False):
         headers = {"authorization": credential} if credential else {}

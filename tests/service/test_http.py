@@ -331,8 +331,7 @@ def test_feedback_scores_an_earlier_prediction(client: httpx.Client) -> None:
     correct_before = _metric(client, "model_feedback_total", outcome="correct")
     wrong_before = _metric(client, "model_feedback_total", outcome="incorrect")
     response = client.post(INFER, json=v2([ROW, WINE.data[70].tolist()]))
-    feedback_id = response.headers["x-feedback-id"]
-    assert response.json()["parameters"]["feedback_id"] == feedback_id
+    feedback_id = response.json()["parameters"]["feedback_id"]
     labels = ["class_0", 2]  # the second row is class_1: one wrong label
     answer = client.post("/feedback", json={"feedback_id": feedback_id, "labels": labels})
     assert answer.json() == {"labelled": 2, "correct": 1}
@@ -344,7 +343,7 @@ def test_feedback_scores_an_earlier_prediction(client: httpx.Client) -> None:
 
 
 def test_feedback_label_count_must_match_the_rows(client: httpx.Client) -> None:
-    feedback_id = client.post(INFER, json=v2([ROW])).headers["x-feedback-id"]
+    feedback_id = client.post(INFER, json=v2([ROW])).json()["parameters"]["feedback_id"]
     mismatch = client.post("/feedback", json={"feedback_id": feedback_id, "labels": [0, 1]})
     assert mismatch.status_code == 400
     assert client.post("/feedback", json={"feedback_id": feedback_id, "label": 0}).json()["correct"] == 1

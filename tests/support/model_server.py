@@ -87,5 +87,5 @@ def send_rows(client: httpx.Client, rows: np.ndarray, per_request: int = 50) -> 
         tensor = {"name": "x", "datatype": "FP64", "shape": list(chunk.shape), "data": chunk.ravel().tolist()}
         response = client.post("/v2/models/wine-classifier/infer", json={"inputs": [tensor]})
         assert response.status_code == 200, response.text
-        ids.append(response.headers["x-feedback-id"])
+        ids.append(response.json()["parameters"]["feedback_id"])
     return ids
