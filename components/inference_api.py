@@ -15,19 +15,22 @@ from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from components.artifact_store import StoredBucket
 from components.iam import arn_partition, policy_document, service_role
 
 REPO = Path(__file__).resolve().parent.parent
-# The function's package: the handler, and the row contract it shares with the model service (a
-# two-file `model_service` package: standard library only, so the zip needs no dependencies).
+# The function's package: the handler, and what it shares with the model service: the row contract
+# and the feedback ids (a `model_service` package of standard-library modules: the zip needs no
+# dependencies).
 FUNCTION_FILES = {
     "handler.py": REPO / "inference_proxy" / "handler.py",
     "model_service/__init__.py": REPO / "model_service" / "__init__.py",
     "model_service/rows.py": REPO / "model_service" / "rows.py",
+    "model_service/feedback.py": REPO / "model_service" / "feedback.py",
 }
-ROUTES = ("POST /predict", "GET /health")
+ROUTES = ("POST /predict", "POST /feedback", "GET /health")
 RUNBOOK_URL = "https://github.com/mlops-platform/mlops-platform/blob/main/docs/runbooks.md#managed-inference"
 # API Gateway gives an integration at most 30 s; the proxy gives up on the endpoint before that.
 INTEGRATION_TIMEOUT_MS = 29_000
@@ -58,6 +61,18 @@ class Capture:
 
     bucket: StoredBucket
     percent: int
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """Labels through the API: kept under ground-truth/sagemaker/<endpoint>/ of the capture bucket."""
+
+    bucket: StoredBucket
+    class_names: Sequence[str]
+
+
+# Where the proxy keeps labels of one endpoint, beside the cluster's (components.model_service).
+GROUND_TRUTH_PREFIX = "ground-truth/sagemaker"
 
 
 @dataclass(frozen=True)
@@ -96,6 +111,7 @@ class InferenceApiArgs:
     model_version: str
     log_retention_days: int
     capture: Capture | None = None
+    feedback: Feedback | None = None
 
 
 class InferenceApi(pulumi.ComponentResource):
@@ -117,11 +133,12 @@ class InferenceApi(pulumi.ComponentResource):
             retention_in_days=args.log_retention_days,
             opts=child,
         )
+        secret = self._signing_secret(name, args) if args.feedback is not None else None
         role, role_policy = service_role(
             f"{name}-function",
             service="lambda.amazonaws.com",
             description=f"Lambda {function_name}: invoke one endpoint, write its own logs",
-            inline_policy=self._function_policy(args, function_logs.arn),
+            inline_policy=self._function_policy(args, function_logs.arn, secret.arn if secret else ""),
             opts=child,
         )
         environment: dict[str, pulumi.Input[str]] = {
@@ -134,6 +151,13 @@ class InferenceApi(pulumi.ComponentResource):
                 CAPTURE_BUCKET=args.capture.bucket.name,
                 CAPTURE_PREFIX=pulumi.Output.concat(args.endpoint_name, "/proxy"),
                 CAPTURE_PERCENT=str(args.capture.percent),
+            )
+        if args.feedback is not None and secret is not None:
+            environment.update(
+                FEEDBACK_SECRET_ARN=secret.arn,
+                GROUND_TRUTH_BUCKET=args.feedback.bucket.name,
+                GROUND_TRUTH_PREFIX=pulumi.Output.concat(GROUND_TRUTH_PREFIX, "/", args.endpoint_name),
+                CLASS_NAMES=",".join(args.feedback.class_names),
             )
         function = aws.lambda_.Function(
             f"{name}-function",
@@ -234,12 +258,34 @@ class InferenceApi(pulumi.ComponentResource):
         self.alarm_topic_arn = topic.arn
         self.register_outputs({"url": self.url, "alarmTopicArn": self.alarm_topic_arn})
 
+    def _signing_secret(self, name: str, args: InferenceApiArgs) -> aws.secretsmanager.Secret:
+        """The key that signs feedback ids on this path: generated, kept in Secrets Manager."""
+        child = pulumi.ResourceOptions(parent=self)
+        key = random.RandomPassword(f"{name}-feedback-signing-key", length=64, special=False, opts=child)
+        secret = aws.secretsmanager.Secret(
+            f"{name}-feedback-signing-key",
+            name_prefix=f"{args.name_prefix}-feedback-signing-key-",
+            description="Signs the inference API's feedback ids (the Lambda proxy reads it once per container)",
+            recovery_window_in_days=7,
+            opts=child,
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{name}-feedback-signing-key",
+            secret_id=secret.id,
+            secret_string=key.result,
+            opts=pulumi.ResourceOptions(parent=secret),
+        )
+        return secret
+
     @staticmethod
-    def _function_policy(args: InferenceApiArgs, log_group_arn: pulumi.Output[str]) -> pulumi.Output[str]:
+    def _function_policy(
+        args: InferenceApiArgs, log_group_arn: pulumi.Output[str], secret_arn: pulumi.Input[str]
+    ) -> pulumi.Output[str]:
         capture = args.capture
+        feedback = args.feedback
 
         def render(values: list[str]) -> str:
-            endpoint_arn, logs_arn, capture_arn, capture_key, endpoint_name = values
+            endpoint_arn, logs_arn, capture_arn, capture_key, endpoint_name, labels_arn, labels_key, secret = values
             statements: list[dict[str, Any]] = [
                 {
                     "Sid": "InvokeTheEndpoint",
@@ -269,6 +315,27 @@ class InferenceApi(pulumi.ComponentResource):
                         "Resource": [capture_key],
                     },
                 ]
+            if feedback is not None:
+                statements += [
+                    {
+                        "Sid": "ReadSigningKey",
+                        "Effect": "Allow",
+                        "Action": ["secretsmanager:GetSecretValue"],
+                        "Resource": [secret],
+                    },
+                    {
+                        "Sid": "WriteLabels",
+                        "Effect": "Allow",
+                        "Action": ["s3:PutObject"],
+                        "Resource": [f"{labels_arn}/{GROUND_TRUTH_PREFIX}/{endpoint_name}/*"],
+                    },
+                    {
+                        "Sid": "LabelsKey",
+                        "Effect": "Allow",
+                        "Action": ["kms:GenerateDataKey"],
+                        "Resource": [labels_key],
+                    },
+                ]
             return policy_document(*statements)
 
         return pulumi.Output.all(
@@ -277,6 +344,9 @@ class InferenceApi(pulumi.ComponentResource):
             capture.bucket.arn if capture else "",
             capture.bucket.kms_key_arn if capture else "",
             args.endpoint_name,
+            feedback.bucket.arn if feedback else "",
+            feedback.bucket.kms_key_arn if feedback else "",
+            secret_arn,
         ).apply(render)
 
     def _alarm_topic(self, name: str, args: InferenceApiArgs) -> aws.sns.Topic:

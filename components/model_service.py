@@ -34,7 +34,10 @@ class ModelAccess:
 
 # Prefixes of the capture bucket the pods write (SageMaker's capture goes to <endpoint name>/).
 CLUSTER_CAPTURE_PREFIX = "cluster/model-service"
-GROUND_TRUTH_PREFIX = "ground-truth"
+GROUND_TRUTH_PREFIX = "ground-truth/cluster/model-service"
+# The model's classes, in index order (the wine data set's; a test holds them to what training
+# writes): where a label may name its class and the reader has no model at hand.
+CLASS_NAMES = ("class_0", "class_1", "class_2")
 
 
 @dataclass(frozen=True)

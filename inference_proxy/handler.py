@@ -2,8 +2,14 @@
 
 Routes (API Gateway HTTP API, payload format 2.0):
 - `POST /predict` with `{"instances": [[13 numbers], ...]}` (or a bare list of rows) answers
-  `{"request_id", "model_version", "predictions": [...]}`;
+  `{"request_id", "model_version", "feedback_id", "predictions": [...]}`;
+- `POST /feedback` with `{"feedback_id": "...", "label": 0 | "class_0"}` (or `"labels"`, one per
+  row) scores a prediction and keeps the label in the ground-truth prefix of the capture bucket;
 - `GET /health` answers 200 while the endpoint is InService, 503 otherwise.
+
+Feedback ids on this path are the proxy's own (model_service.feedback, shipped beside this file),
+signed with a key from Secrets Manager: SageMaker may run several instances of the container, and
+the proxy is the one place every request and label passes through.
 
 Bad input is a 4xx that names the problem; endpoint faults are 502, 503 or 504; nothing ever answers
 with a stack trace. Every request writes one JSON log line (no feature values). On a serverless
@@ -31,6 +37,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError,
 
 # Shipped beside this file in the function's package (components/inference_api.py): one definition
 # of a valid row for the proxy and the container.
+from model_service.feedback import FeedbackIds
 from model_service.rows import InputError, parse_sagemaker_json
 
 JSON = "application/json"
@@ -49,6 +56,13 @@ class Settings:
     capture_bucket: str = ""
     capture_prefix: str = ""
     capture_percent: float = 0.0
+    # Feedback: the Secrets Manager secret holding the signing key, where labels are kept, and the
+    # model's class names (a label may name its class).
+    feedback_secret_arn: str = ""
+    ground_truth_bucket: str = ""
+    ground_truth_prefix: str = ""
+    class_names: tuple[str, ...] = ()
+    feedback_max_age_seconds: int = 7 * 24 * 3600
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -63,6 +77,11 @@ class Settings:
             capture_bucket=env.get("CAPTURE_BUCKET", ""),
             capture_prefix=env.get("CAPTURE_PREFIX", "").strip("/"),
             capture_percent=float(env.get("CAPTURE_PERCENT", "0")),
+            feedback_secret_arn=env.get("FEEDBACK_SECRET_ARN", ""),
+            ground_truth_bucket=env.get("GROUND_TRUTH_BUCKET", ""),
+            ground_truth_prefix=env.get("GROUND_TRUTH_PREFIX", "").strip("/"),
+            class_names=tuple(name for name in env.get("CLASS_NAMES", "").split(",") if name),
+            feedback_max_age_seconds=int(env.get("FEEDBACK_MAX_AGE_SECONDS", str(7 * 24 * 3600))),
         )
 
 
@@ -120,8 +139,24 @@ def s3_client() -> Any:
     return boto3.client("s3", config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2}))
 
 
-def parse_rows(event: dict[str, Any], config: Settings) -> list[list[float]]:
-    """The request's rows, or a `RequestError` that names what is wrong with them."""
+@cache
+def secrets_client() -> Any:
+    return boto3.client("secretsmanager", config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2}))
+
+
+@cache
+def feedback_ids() -> FeedbackIds | None:
+    """The signer of feedback ids (the key read once per container), or None where feedback is off."""
+    config = settings()
+    if not config.feedback_secret_arn:
+        return None
+    key = secrets_client().get_secret_value(SecretId=config.feedback_secret_arn)["SecretString"]
+    # Scored ids are remembered per container; the API's authorizer is what keeps labels honest.
+    return FeedbackIds(key.encode(), config.feedback_max_age_seconds, replay_cache_bytes=1 << 20)
+
+
+def parse_json_body(event: dict[str, Any], config: Settings, example: str) -> Any:
+    """The request's JSON document, or a `RequestError` that names what is wrong with it."""
     headers = {key.lower(): value for key, value in (event.get("headers") or {}).items()}
     media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media != JSON:
@@ -135,9 +170,9 @@ def parse_rows(event: dict[str, Any], config: Settings) -> list[list[float]]:
     if len(raw.encode("utf-8")) > config.max_body_bytes:
         raise RequestError(413, "body_too_large", f"body exceeds the limit of {config.max_body_bytes} bytes")
     if not raw.strip():
-        raise RequestError(400, "empty_body", 'the body is empty; send {"instances": [[...13 numbers...], ...]}')
+        raise RequestError(400, "empty_body", f"the body is empty; send {example}")
     try:
-        document = json.loads(raw)
+        return json.loads(raw)
     except json.JSONDecodeError as error:
         raise RequestError(
             400, "malformed_json", f"body is not valid JSON: {error.msg} at position {error.pos}"
@@ -146,6 +181,11 @@ def parse_rows(event: dict[str, Any], config: Settings) -> list[list[float]]:
         raise RequestError(400, "malformed_json", f"body holds a number too long to read ({error})") from None
     except RecursionError:
         raise RequestError(400, "malformed_json", "body nests deeper than any request needs") from None
+
+
+def parse_rows(event: dict[str, Any], config: Settings) -> list[list[float]]:
+    """The request's rows, or a `RequestError` that names what is wrong with them."""
+    document = parse_json_body(event, config, '{"instances": [[...13 numbers...], ...]}')
     try:
         values, count = parse_sagemaker_json(document, config.feature_count, config.max_rows)
     except InputError as error:
@@ -240,11 +280,76 @@ def predict(event: dict[str, Any], request_id: str, config: Settings) -> tuple[d
     rows = parse_rows(event, config)
     answer, payload, raw_answer = invoke(rows, request_id, config)
     capture(request_id, payload, raw_answer, config)
-    return {
+    body = {
         "request_id": request_id,
         "model_version": answer.get("model_version") or config.model_version,
         "predictions": answer["predictions"],
-    }, len(rows)
+    }
+    signer = feedback_ids()
+    if signer is not None:
+        indices = [prediction.get("label_index") for prediction in answer["predictions"]]
+        if all(type(index) is int and index >= 0 for index in indices):
+            body["feedback_id"] = signer.issue(indices)
+    return body, len(rows)
+
+
+def feedback(event: dict[str, Any], request_id: str, config: Settings) -> dict[str, Any]:
+    """Score a label against the prediction its feedback id carries, and keep it."""
+    signer = feedback_ids()
+    if signer is None or not config.ground_truth_bucket:
+        raise RequestError(404, "feedback_off", "feedback is not set up on this API")
+    document = parse_json_body(event, config, '{"feedback_id": "...", "label": 0}')
+    if not isinstance(document, dict) or "feedback_id" not in document:
+        raise RequestError(400, "schema", 'expected {"feedback_id": "...", "label": <class>} or "labels": [...]')
+    labels = document.get("labels", [document["label"]] if "label" in document else None)
+    if not isinstance(labels, list) or not labels or len(labels) > config.max_rows:
+        raise RequestError(
+            400, "bad_label", f'give "label" (one row) or "labels" (one per row, at most {config.max_rows})'
+        )
+    truth = [class_index(label, config.class_names) for label in labels]
+    try:
+        prediction = signer.open(document["feedback_id"])
+    except InputError as error:
+        raise RequestError(error.status, error.reason, error.message) from None
+    if len(truth) != len(prediction.labels):
+        raise RequestError(400, "bad_label", f"{len(truth)} labels for a request of {len(prediction.labels)} rows")
+    now = time.time()
+    names = config.class_names
+    record = {
+        "feedback_id": document["feedback_id"],
+        "labels": [names[i] if i < len(names) else str(i) for i in truth],
+        "predicted": [names[i] if i < len(names) else str(i) for i in prediction.labels],
+        "predicted_at": prediction.issued_at,
+        "labelled_at": round(now, 3),
+        "label_delay_seconds": round(max(now - prediction.issued_at, 0.0), 3),
+        "model_version": config.model_version,
+    }
+    key = f"{config.ground_truth_prefix}/{datetime.fromtimestamp(now, UTC):%Y/%m/%d/%H}/{request_id}.jsonl".lstrip("/")
+    try:
+        s3_client().put_object(Bucket=config.ground_truth_bucket, Key=key, Body=json.dumps(record).encode() + b"\n")
+    except (ClientError, BotoCoreError) as error:
+        raise RequestError(
+            503,
+            "label_not_stored",
+            f"the label could not be stored ({type(error).__name__}); retry",
+            {"retry-after": "1"},
+        ) from None
+    signer.mark_scored(prediction.serial)
+    correct = sum(1 for true, guess in zip(truth, prediction.labels, strict=True) if true == guess)
+    return {"request_id": request_id, "labelled": len(truth), "correct": correct}
+
+
+def class_index(label: Any, class_names: tuple[str, ...]) -> int:
+    """A label as a class index: the index itself, or the class's name."""
+    if type(label) is int and 0 <= label < max(len(class_names), 1 << 16):
+        return label
+    if isinstance(label, str) and label in class_names:
+        return class_names.index(label)
+    raise RequestError(
+        400,
+        "bad_label",
+        f"label {label!r} is not a class of the model: {list(class_names)} or 0-{len(class_names) - 1}",
+    )
 
 
 def health(config: Settings) -> dict[str, Any]:
@@ -287,10 +392,14 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         config = settings()
         if route == "POST /predict":
             body, rows = predict(event, request_id, config)
+        elif route == "POST /feedback":
+            body = feedback(event, request_id, config)
         elif route == "GET /health":
             body = health(config)
         else:
-            raise RequestError(404, "not_found", f"no route {route!r}; use POST /predict or GET /health")
+            raise RequestError(
+                404, "not_found", f"no route {route!r}; use POST /predict, POST /feedback or GET /health"
+            )
         response = respond(200, body, request_id)
         fields["model_version"] = body.get("model_version", "")
     except RequestError as error:

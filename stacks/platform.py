@@ -16,8 +16,8 @@ import pulumi_kubernetes as k8s
 from components.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.cluster import Cluster, ClusterArgs
 from components.cluster_services import ClusterServices, ClusterServicesArgs, EksContext
-from components.inference_api import Capture, InferenceApi, InferenceApiArgs
-from components.model_service import ModelAccess, ModelService, ModelServiceArgs, ProductionDataAccess
+from components.inference_api import Capture, Feedback, InferenceApi, InferenceApiArgs
+from components.model_service import CLASS_NAMES, ModelAccess, ModelService, ModelServiceArgs, ProductionDataAccess
 from components.network import Network, NetworkArgs
 from components.observability import AwsIntegration, Observability, ObservabilityArgs, port_forward_command
 from components.registry import Registry, RegistryArgs
@@ -161,6 +161,7 @@ def build_managed_inference(config: StackConfig, core: AwsCore) -> dict[str, Any
             model_version=version,
             log_retention_days=config.log_retention_days,
             capture=proxy_capture,
+            feedback=Feedback(bucket=core.artifacts.bucket("capture"), class_names=CLASS_NAMES),
         ),
         opts=with_aws,
     )

@@ -125,7 +125,7 @@ def test_the_api_is_throttled_access_logged_and_never_anonymous(run: StackRun) -
     for log_group in run.of_type("aws:cloudwatch/logGroup:LogGroup"):
         assert log_group.inputs["retentionInDays"] == retention, log_group.name
     routes = {r.inputs["routeKey"]: r.inputs for r in run.of_type("aws:apigatewayv2/route:Route")}
-    assert set(routes) == {"POST /predict", "GET /health"}
+    assert set(routes) == {"POST /predict", "POST /feedback", "GET /health"}
     assert {r["authorizationType"] for r in routes.values()} == {"AWS_IAM"}
     integration = run.one("aws:apigatewayv2/integration:Integration").inputs
     assert (integration["integrationType"], integration["payloadFormatVersion"]) == ("AWS_PROXY", "2.0")
@@ -237,3 +237,28 @@ def test_bad_managed_inference_config_names_key_and_fix(overrides: dict, key: st
 def test_sagemaker_needs_aws() -> None:
     with pytest.raises(ConfigError, match="sagemakerEnabled = true: needs awsEnabled: true"):
         run_program("local", overrides={"sagemakerEnabled": True})
+
+
+def test_feedback_through_the_api_signs_with_a_generated_secret_and_keeps_labels_by_endpoint(run: StackRun) -> None:
+    stack = run.outputs["stack"]
+    secret = run.one("aws:secretsmanager/secret:Secret")
+    version = run.one("aws:secretsmanager/secretVersion:SecretVersion")
+    assert version.inputs["secretString"]["4dabf18193072939515e22adb298388d"] == "1b47061264138c4ac30d75fd1eb44270"
+    assert secret.urn in version.dependencies
+    env = run.one("aws:lambda/function:Function").inputs["environment"]["variables"]
+    assert env["GROUND_TRUTH_BUCKET"] == run.outputs["captureBucket"]
+    assert env["GROUND_TRUTH_PREFIX"] == f"ground-truth/sagemaker/mlops-{stack}-wine"
+    assert env["CLASS_NAMES"] == "class_0,class_1,class_2"
+    proxy = {s["Sid"]: s for s in policy(run, "inference-api-function")}
+    assert proxy["ReadSigningKey"]["Action"] == ["secretsmanager:GetSecretValue"]
+    assert proxy["ReadSigningKey"]["Resource"] == [env["FEEDBACK_SECRET_ARN"]]
+    capture = f"arn:aws:s3:::{run.outputs['captureBucket']}"
+    assert proxy["WriteLabels"]["Resource"] == [f"{capture}/ground-truth/sagemaker/mlops-{stack}-wine/*"]
+    routes = {r.inputs["routeKey"]: r.inputs for r in run.of_type("aws:apigatewayv2/route:Route")}
+    assert routes["POST /feedback"]["authorizationType"] == routes["POST /predict"]["authorizationType"]
+
+
+def test_the_class_names_the_platform_passes_on_are_the_ones_training_writes(artifact: Any) -> None:
+    from components.model_service import CLASS_NAMES
+
+    assert tuple(json.loads((artifact / "metadata.json").read_text())["class_names"]) == CLASS_NAMES

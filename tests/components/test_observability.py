@@ -195,10 +195,10 @@ def test_model_service_gets_the_registry_image_and_a_role_for_its_model_prefix_o
     # Production data: put objects under the two prefixes of the capture bucket, nothing else.
     put = next(s for s in policy["Statement"] if s["Action"] == ["s3:PutObject"])
     capture = f"arn:aws:s3:::{run.outputs['captureBucket']}"
-    assert put["Resource"] == [f"{capture}/cluster/model-service/*", f"{capture}/ground-truth/*"]
+    assert put["Resource"] == [f"{capture}/cluster/model-service/*", f"{capture}/ground-truth/cluster/model-service/*"]
     data = values["productionData"]
     assert data["captureUri"] == f"s3://{run.outputs['captureBucket']}/cluster/model-service"
-    assert data["groundTruthUri"] == f"s3://{run.outputs['captureBucket']}/ground-truth"
+    assert data["groundTruthUri"] == f"s3://{run.outputs['captureBucket']}/ground-truth/cluster/model-service"
     assert data["capturePercent"] == 10
 
 

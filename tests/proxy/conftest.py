@@ -38,7 +38,14 @@ def lambda_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def clear_caches() -> None:
-    for cached in (handler.settings, handler.runtime_client, handler.sagemaker_client, handler.s3_client):
+    for cached in (
+        handler.settings,
+        handler.runtime_client,
+        handler.sagemaker_client,
+        handler.s3_client,
+        handler.secrets_client,
+        handler.feedback_ids,
+    ):
         cached.cache_clear()
 
 

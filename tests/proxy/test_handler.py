@@ -8,6 +8,7 @@ import io
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -256,7 +257,7 @@ def test_the_function_package_runs_on_its_own_and_shares_the_services_row_contra
     result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True)
     where, modules = result.stdout.splitlines()
     assert Path(where).resolve() == (tmp_path / "model_service" / "rows.py").resolve()
-    assert modules == "['model_service', 'model_service.rows']"
+    assert modules == "['model_service', 'model_service.feedback', 'model_service.rows']"
 
     refused_by_both = (
         {"rows": ROWS},
@@ -290,3 +291,77 @@ def test_the_proxy_gives_up_on_the_endpoint_before_its_own_timeout_with_margin()
     with pytest.raises(ReadTimeoutError):
         client.invoke_endpoint(EndpointName="e", Body=b"[]", ContentType="application/json")
     assert len(attempts) == handler.ENDPOINT_ATTEMPTS
+
+
+SIGNING_KEY = "proxy-signing-key-from-secrets-manager-0001"
+
+
+@pytest.fixture
+def feedback_setup(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Secrets Manager with the signing key and the capture bucket (moto), and the function's env."""
+    with mock_aws():
+        secret = boto3.client("secretsmanager").create_secret(Name="feedback-key", SecretString=SIGNING_KEY)
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="capture")
+        monkeypatch.setenv("FEEDBACK_SECRET_ARN", secret["ARN"])
+        monkeypatch.setenv("GROUND_TRUTH_BUCKET", "capture")
+        monkeypatch.setenv("GROUND_TRUTH_PREFIX", "ground-truth/mlops-test-wine")
+        monkeypatch.setenv("CLASS_NAMES", "class_0,class_1,class_2")
+        for cached in (handler.settings, handler.feedback_ids, handler.secrets_client, handler.s3_client):
+            cached.cache_clear()
+        yield s3
+        handler.feedback_ids.cache_clear()
+
+
+def test_predictions_carry_a_feedback_id_and_labels_are_scored_and_kept(
+    sagemaker: ForwardToContainer, feedback_setup: Any
+) -> None:
+    rows = [ROWS[0], load_wine().data[70].tolist()]
+    status, body, _ = call(event({"instances": rows}))
+    assert status == 200 and body["feedback_id"].startswith("f1.")
+    predicted = [p["label"] for p in body["predictions"]]
+    assert predicted == ["class_0", "class_1"]
+    status, answer, _ = call(
+        event({"feedback_id": body["feedback_id"], "labels": ["class_0", 2]}, route="POST /feedback")
+    )
+    assert status == 200 and (answer["labelled"], answer["correct"]) == (2, 1)
+    (key,) = [item["Key"] for item in feedback_setup.list_objects_v2(Bucket="capture")["Contents"]]
+    assert key.startswith("ground-truth/mlops-test-wine/") and key.endswith(".jsonl")
+    record = json.loads(feedback_setup.get_object(Bucket="capture", Key=key)["Body"].read())
+    assert record["labels"] == ["class_0", "class_2"] and record["predicted"] == predicted
+    assert 0 <= record["label_delay_seconds"] < 60
+    again, refused, _ = call(event({"feedback_id": body["feedback_id"], "labels": [0, 1]}, route="POST /feedback"))
+    assert (again, refused["reason"]) == (409, "already_labelled")
+
+
+@pytest.mark.parametrize(
+    ("document", "status", "reason"),
+    [
+        ({"label": 0}, 400, "schema"),
+        ({"feedback_id": "f1.forged", "label": 0}, 400, "bad_feedback_id"),
+        ({"feedback_id": "x", "label": "merlot"}, 400, "bad_label"),
+        ({"feedback_id": "x", "labels": []}, 400, "bad_label"),
+        ([1, 2], 400, "schema"),
+    ],
+)
+def test_bad_feedback_is_a_client_error(feedback_setup: Any, document: Any, status: int, reason: str) -> None:
+    got, body, _ = call(event(document, route="POST /feedback"))
+    assert (got, body["reason"]) == (status, reason)
+    assert "Contents" not in feedback_setup.list_objects_v2(Bucket="capture")
+
+
+def test_a_label_that_cannot_be_stored_is_not_marked_scored(sagemaker: ForwardToContainer, feedback_setup: Any) -> None:
+    _, body, _ = call(event({"instances": ROWS[:1]}))
+    feedback_setup.delete_bucket(Bucket="capture")
+    status, answer, headers = call(event({"feedback_id": body["feedback_id"], "label": 0}, route="POST /feedback"))
+    assert (status, answer["reason"], headers["retry-after"]) == (503, "label_not_stored", "1")
+    feedback_setup.create_bucket(Bucket="capture")
+    status, answer, _ = call(event({"feedback_id": body["feedback_id"], "label": 0}, route="POST /feedback"))
+    assert status == 200 and answer["correct"] == 1  # the retry is scored once
+
+
+def test_feedback_is_off_without_its_secret(sagemaker: ForwardToContainer) -> None:
+    status, body, _ = call(event({"instances": ROWS[:1]}))
+    assert status == 200 and "feedback_id" not in body
+    status, answer, _ = call(event({"feedback_id": "x", "label": 0}, route="POST /feedback"))
+    assert (status, answer["reason"]) == (404, "feedback_off")
