@@ -15,8 +15,10 @@ from typing import Any
 
 import numpy as np
 
-# Floor for empty bins in the PSI (ln(0) is undefined); the recording rules use the same value.
-PSI_FLOOR = 1e-4
+from model_service.drift_contract import PSI_FLOOR, ks_distance, psi
+
+__all__ = ["PSI_FLOOR", "BinCounter", "DriftReference", "FeatureReference", "ks_distance", "psi"]
+
 DEFAULT_BINS = 8
 # Values beyond this magnitude count as this much in the per-feature sums.
 SUM_LIMIT = 1e12
@@ -121,22 +123,3 @@ class BinCounter:
         self.counts += np.bincount(flat, minlength=self.counts.size).reshape(self.counts.shape)
         # Clipped: a sum that reached infinity would stay there until the process restarts.
         self.sums += np.clip(rows, -SUM_LIMIT, SUM_LIMIT).sum(axis=0)
-
-
-def psi(live_counts: Sequence[float], reference_shares: Sequence[float], floor: float = PSI_FLOOR) -> float:
-    """Population Stability Index of live bin counts against reference shares."""
-    live = np.asarray(live_counts, dtype=float)
-    total = live.sum()
-    if total == 0:
-        return 0.0
-    actual = np.maximum(live / total, floor)
-    expected = np.maximum(np.asarray(reference_shares, dtype=float), floor)
-    return float(np.sum((actual - expected) * np.log(actual / expected)))
-
-
-def ks_distance(live_counts: Sequence[float], reference_shares: Sequence[float]) -> float:
-    """Binned Kolmogorov-Smirnov distance: the largest gap between the live and reference CDFs."""
-    live = np.asarray(live_counts, dtype=float)
-    if live.sum() == 0:
-        return 0.0
-    return float(np.max(np.abs(np.cumsum(live) / live.sum() - np.cumsum(reference_shares))))

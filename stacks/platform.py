@@ -16,6 +16,8 @@ import pulumi_kubernetes as k8s
 from components.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.cluster import Cluster, ClusterArgs
 from components.cluster_services import ClusterServices, ClusterServicesArgs, EksContext
+from components.drift_monitor import DriftMonitor, DriftMonitorArgs
+from components.inference_api import GROUND_TRUTH_PREFIX as SAGEMAKER_GROUND_TRUTH_PREFIX
 from components.inference_api import Capture, Feedback, InferenceApi, InferenceApiArgs
 from components.model_service import CLASS_NAMES, ModelAccess, ModelService, ModelServiceArgs, ProductionDataAccess
 from components.network import Network, NetworkArgs
@@ -162,6 +164,26 @@ def build_managed_inference(config: StackConfig, core: AwsCore) -> dict[str, Any
             log_retention_days=config.log_retention_days,
             capture=proxy_capture,
             feedback=Feedback(bucket=core.artifacts.bucket("capture"), class_names=CLASS_NAMES),
+        ),
+        opts=with_aws,
+    )
+    # SageMaker writes its capture under <destination>/<endpoint>/<variant>/; the proxy under
+    # <endpoint>/proxy/ (components.inference_api).
+    name = endpoint.endpoint_name
+    DriftMonitor(
+        "drift-monitor",
+        DriftMonitorArgs(
+            name_prefix=config.name_prefix,
+            endpoint_name=name,
+            capture_bucket=artifacts.bucket("capture"),
+            capture_prefixes=(
+                pulumi.Output.concat(name, "/", name, "/", endpoint.variant_name),
+                pulumi.Output.concat(name, "/proxy"),
+            ),
+            ground_truth_prefix=pulumi.Output.concat(SAGEMAKER_GROUND_TRUTH_PREFIX, "/", name),
+            model=artifacts.model_artifact(MODELS_PREFIX, version),
+            alarm_topic_arn=api.alarm_topic_arn,
+            log_retention_days=config.log_retention_days,
         ),
         opts=with_aws,
     )

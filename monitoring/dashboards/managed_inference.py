@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders.cloudwatch import CloudWatchMetricsQuery
 
+from model_service.drift_contract import CLOUDWATCH_NAMESPACE
 from monitoring.dashboards.layout import Board, cloudwatch_dimension_variable, cloudwatch_query, datasource_variable
 
 VARIANT = "primary"  # components/sagemaker_endpoint.py's production variant
@@ -114,6 +115,33 @@ def board() -> Board:
             endpoint("CPUUtilization", "Average", "CPU", namespace="/aws/sagemaker/Endpoints"),
             endpoint("MemoryUtilization", "Average", "memory", namespace="/aws/sagemaker/Endpoints"),
         ],
+        width=8,
+    )
+    b.row("Model quality (captured)")
+
+    def quality(metric: str, statistic: str, label: str) -> CloudWatchMetricsQuery:
+        return cloudwatch_query(CLOUDWATCH_NAMESPACE, metric, {"EndpointName": "$endpoint"}, statistic, label)
+
+    b.cloudwatch(
+        "Drift of captured requests (1h window)",
+        "From the drift monitor, every 15 minutes over the last hour of the endpoint's capture: the "
+        "largest feature PSI and the predicted-class PSI against the training data (alarm above 0.25).",
+        "none",
+        [quality("MaxFeaturePSI", "Maximum", "max feature PSI"), quality("PredictionPSI", "Maximum", "prediction PSI")],
+        width=8,
+    )
+    b.cloudwatch(
+        "Accuracy on labels (1h window)",
+        "Share of labels sent to the API's /feedback that matched the prediction (alarm below 85%).",
+        "percentunit",
+        [quality("Accuracy", "Minimum", "accuracy")],
+        width=8,
+    )
+    b.cloudwatch(
+        "Captured and labelled rows (1h window)",
+        "Rows the drift monitor read from the capture, and labels kept for the endpoint.",
+        "short",
+        [quality("CapturedRows", "Maximum", "captured"), quality("LabelledRows", "Maximum", "labelled")],
         width=8,
     )
     b.cloudwatch(

@@ -39,6 +39,9 @@ RESOURCE_POLICY_TYPES = (
     "aws:sqs/queuePolicy:QueuePolicy",
     "aws:sns/topicPolicy:TopicPolicy",
 )
+# Write actions that take no resource ARN (their Resource must be "*"), and the condition key that
+# scopes them instead: with that key in the statement's condition they are not "writes on *".
+SCOPED_BY_CONDITION = {"cloudwatch:PutMetricData": "cloudwatch:namespace"}
 SENSITIVE_READS = frozenset(
     {
         "secretsmanager:GetSecretValue",
@@ -82,13 +85,20 @@ def iam_problems(document: Any) -> list[str]:
         if "NotAction" in statement:
             problems.append("allows NotAction (everything but a list)")
         if "*" in _as_list(statement.get("Resource", [])):
-            writes = [a for a in actions if "*" not in a and _is_write(a)]
+            writes = [a for a in actions if "*" not in a and _is_write(a) and not _scoped(a, statement)]
             if writes:
                 problems.append(f"allows write actions {writes} on Resource '*'")
             sensitive = [a for a in actions if a in SENSITIVE_READS]
             if sensitive:
                 problems.append(f"allows reading data or secrets {sensitive} on Resource '*'")
     return problems
+
+
+def _scoped(action: str, statement: dict[str, Any]) -> bool:
+    """Whether a resourceless write action is scoped by its condition key instead."""
+    key = SCOPED_BY_CONDITION.get(action)
+    conditions = statement.get("Condition") or {}
+    return key is not None and any(key in (clauses or {}) for clauses in conditions.values())
 
 
 def _everyone(principal: Any) -> bool:

@@ -78,7 +78,7 @@ def test_pods_are_hardened_probed_and_spread(manifests: list[dict[str, Any]]) ->
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
     assert container["startupProbe"]["httpGet"]["path"] == "/v2/health/live"
-    env = {item["name"]: item["value"] for item in container["env"]}
+    env = {item["name"]: item.get("value") for item in container["env"]}
     assert pod["terminationGracePeriodSeconds"] > int(env["GRACEFUL_SHUTDOWN_SECONDS"])
     assert {c["topologyKey"] for c in pod["topologySpreadConstraints"]} == {
         "topology.kubernetes.io/zone",
@@ -115,7 +115,7 @@ def test_irsa_annotation_and_model_uri_reach_the_pod() -> None:
     assert account["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": role}
     pod = by_kind(docs, "Deployment")[0]["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == account["metadata"]["name"]
-    env = {item["name"]: item["value"] for item in pod["containers"][0]["env"]}
+    env = {item["name"]: item.get("value") for item in pod["containers"][0]["env"]}
     assert env["MODEL_URI"] == "s3://mlops-dev-models/wine/v1/model.tar.gz"
 
 

@@ -4,6 +4,9 @@ capture, autoscaling, IAM scoped to exact ARNs, throttling, authorization, alarm
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,7 +39,7 @@ def test_dev_is_serverless_without_sagemaker_capture_and_the_proxy_captures() ->
     assert "instanceType" not in variant and "dataCaptureConfig" not in endpoint_config(run)
     assert run.of_type("aws:appautoscaling/target:Target") == []
     assert run.one("aws:sagemaker/model:Model").inputs["enableNetworkIsolation"] is False
-    env = run.one("aws:lambda/function:Function").inputs["environment"]["variables"]
+    env = run.one("aws:lambda/function:Function", "inference-api-function").inputs["environment"]["variables"]
     assert (env["CAPTURE_BUCKET"], env["CAPTURE_PREFIX"], env["CAPTURE_PERCENT"]) == (
         "mlops-dev-capture-0001",
         "mlops-dev-wine/proxy",
@@ -63,7 +66,10 @@ def test_prod_is_provisioned_with_capture_kms_and_autoscaling() -> None:
     assert scaling["targetValue"] == 600
     assert scaling["predefinedMetricSpecification"]["predefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
     assert run.one("aws:sagemaker/model:Model").inputs["enableNetworkIsolation"] is True
-    assert "CAPTURE_BUCKET" not in run.one("aws:lambda/function:Function").inputs["environment"]["variables"]
+    assert (
+        "CAPTURE_BUCKET"
+        not in run.one("aws:lambda/function:Function", "inference-api-function").inputs["environment"]["variables"]
+    )
 
 
 def test_the_model_serves_the_registry_image_and_the_configured_version(run: StackRun) -> None:
@@ -108,7 +114,7 @@ def test_iam_actions_are_named_and_resources_are_exact(run: StackRun) -> None:
 
 
 def test_only_this_api_may_invoke_the_function(run: StackRun) -> None:
-    permission = run.one("aws:lambda/permission:Permission").inputs
+    permission = run.one("aws:lambda/permission:Permission", "inference-api-invoke").inputs
     assert permission["principal"] == "apigateway.amazonaws.com"
     assert permission["sourceArn"] == f"arn:aws:execute-api:us-east-1:{FAKE_ACCOUNT}:inference-api-api-id/*/*"
 
@@ -164,6 +170,9 @@ def test_alarms_cover_the_path_and_notify_the_topic(run: StackRun) -> None:
         "api-latency-p99",
         "model-latency-p99",
         "invocation-errors",
+        "feature-drift",
+        "prediction-shift",
+        "accuracy",
     }
     topic_arn = run.outputs["alarmTopicArn"]
     for alarm in alarms.values():
@@ -192,7 +201,7 @@ def test_alarms_cover_the_path_and_notify_the_topic(run: StackRun) -> None:
 
 
 def test_the_proxy_is_packaged_from_this_repository(run: StackRun) -> None:
-    function = run.one("aws:lambda/function:Function").inputs
+    function = run.one("aws:lambda/function:Function", "inference-api-function").inputs
     assert (function["handler"], function["runtime"], function["timeout"]) == ("handler.handle", "python3.12", 28)
     env = function["environment"]["variables"]
     assert env["ENDPOINT_NAME"] == f"mlops-{run.outputs['stack']}-wine" and env["MODEL_VERSION"] == VERSION
@@ -245,7 +254,7 @@ def test_feedback_through_the_api_signs_with_a_generated_secret_and_keeps_labels
     version = run.one("aws:secretsmanager/secretVersion:SecretVersion")
     assert version.inputs["secretString"]["4dabf18193072939515e22adb298388d"] == "1b47061264138c4ac30d75fd1eb44270"
     assert secret.urn in version.dependencies
-    env = run.one("aws:lambda/function:Function").inputs["environment"]["variables"]
+    env = run.one("aws:lambda/function:Function", "inference-api-function").inputs["environment"]["variables"]
     assert env["GROUND_TRUTH_BUCKET"] == run.outputs["captureBucket"]
     assert env["GROUND_TRUTH_PREFIX"] == f"ground-truth/sagemaker/mlops-{stack}-wine"
     assert env["CLASS_NAMES"] == "class_0,class_1,class_2"
@@ -262,3 +271,49 @@ def test_the_class_names_the_platform_passes_on_are_the_ones_training_writes(art
     from components.model_service import CLASS_NAMES
 
     assert tuple(json.loads((artifact / "metadata.json").read_text())["class_names"]) == CLASS_NAMES
+
+
+def test_the_drift_monitor_runs_on_a_schedule_reads_only_its_endpoints_data_and_alarms(run: StackRun) -> None:
+    stack = run.outputs["stack"]
+    endpoint = f"mlops-{stack}-wine"
+    function = run.one("aws:lambda/function:Function", "drift-monitor-function").inputs
+    env = function["environment"]["variables"]
+    assert env["CAPTURE_PREFIXES"] == f"{endpoint}/{endpoint}/primary,{endpoint}/proxy"
+    assert env["GROUND_TRUTH_PREFIX"] == f"ground-truth/sagemaker/{endpoint}"
+    assert env["MODEL_ARCHIVE_URI"] == f"s3://mlops-{stack}-models-0001/wine/{VERSION}/model.tar.gz"
+    schedule = run.one("aws:cloudwatch/eventRule:EventRule", "drift-monitor-schedule").inputs
+    assert schedule["scheduleExpression"] == "rate(15 minutes)"
+    permission = run.one("aws:lambda/permission:Permission", "drift-monitor-schedule").inputs
+    assert permission["principal"] == "events.amazonaws.com"
+    statements = {s["Sid"]: s for s in policy(run, "drift-monitor-function")}
+    capture = f"arn:aws:s3:::{run.outputs['captureBucket']}"
+    assert statements["ReadCapturedData"]["Resource"] == [
+        f"{capture}/{endpoint}/{endpoint}/primary/*",
+        f"{capture}/{endpoint}/proxy/*",
+        f"{capture}/ground-truth/sagemaker/{endpoint}/*",
+    ]
+    assert statements["ReadServedModel"]["Resource"] == [
+        f"arn:aws:s3:::mlops-{stack}-models-0001/wine/{VERSION}/model.tar.gz"
+    ]
+    metrics = statements["PublishQualityMetrics"]
+    assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": "MLOps/ModelQuality"}}
+    alarms = _alarms(run)
+    assert alarms["feature-drift"].inputs["metricName"] == "MaxFeaturePSI"
+    assert alarms["accuracy"].inputs["comparisonOperator"] == "LessThanThreshold"
+    assert all(
+        alarms[name].inputs["dimensions"] == {"EndpointName": endpoint} for name in ("feature-drift", "accuracy")
+    )
+
+
+def test_the_drift_monitor_package_runs_on_its_own(tmp_path: Path) -> None:
+    from components.drift_monitor import FUNCTION_FILES
+
+    for name, source in FUNCTION_FILES.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(source.read_bytes())
+    probe = (
+        "import sys; sys.path.insert(0, '.'); import handler; "
+        "print(sorted(m for m in sys.modules if m.startswith('model_service')))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "['model_service', 'model_service.drift_contract']"

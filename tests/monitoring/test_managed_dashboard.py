@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from components.observability import AWS_DASHBOARD_FOLDER, AWS_DASHBOARDS
+from model_service.drift_contract import CLOUDWATCH_METRICS, CLOUDWATCH_NAMESPACE
 from monitoring.dashboards import COMPONENT_DASHBOARDS
 from tests.support.pulumi_harness import run_program
 
@@ -29,6 +30,8 @@ PUBLISHED = {
         "ModelSetupTime",
     },
     "/aws/sagemaker/Endpoints": {"CPUUtilization", "MemoryUtilization", "DiskUtilization"},
+    # The drift monitor's (drift_monitor/handler.py; tests/drift holds it to this list).
+    CLOUDWATCH_NAMESPACE: set(CLOUDWATCH_METRICS),
 }
 
 

@@ -358,6 +358,13 @@ BYPASS_CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ),
     (
         "iam-least-privilege",
+        "aws:iam/rolePolicy:RolePolicy",
+        # PutMetricData takes no resource: only a namespace condition scopes it.
+        {"policy": _doc({"Effect": "Allow", "Action": ["cloudwatch:PutMetricData"], "Resource": "*"})},
+        "allows write actions ['cloudwatch:PutMetricData'] on Resource '*'",
+    ),
+    (
+        "iam-least-privilege",
         "aws:iam/groupPolicy:GroupPolicy",
         {"policy": _doc({"Effect": "Allow", "Action": "ec2:*", "Resource": "*"})},
         "allows wildcard actions ['ec2:*']",
@@ -633,3 +640,14 @@ def test_the_engine_gets_a_mandatory_diagnostic_for_a_bad_resource(analyzer: ana
     diagnostics = analyzer.Analyze(request).diagnostics
     assert [(d.policyName, d.enforcementLevel) for d in diagnostics] == [("ecr-immutable-tags", analyzer_pb2.MANDATORY)]
     assert "has mutable tags" in diagnostics[0].message
+
+
+def test_a_resourceless_write_scoped_by_its_condition_key_passes() -> None:
+    statement = {
+        "Effect": "Allow",
+        "Action": ["cloudwatch:PutMetricData"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {"cloudwatch:namespace": "MLOps/ModelQuality"}},
+    }
+    found = check_one("aws:iam/rolePolicy:RolePolicy", {"policy": _doc(statement)}, provider_props=TAGS)
+    assert [v for v in found if v.policy == "iam-least-privilege"] == []

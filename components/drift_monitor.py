@@ -1,0 +1,197 @@
+"""DriftMonitor: the managed path's model quality, from what its endpoint captured.
+
+A Lambda (drift_monitor/handler.py, with the drift contract the pods follow) runs on an
+EventBridge schedule, reads the last window of captured requests and the labels kept for the
+endpoint, and publishes feature PSI and KS, prediction PSI and accuracy to CloudWatch; alarms on
+them notify the inference alarm topic. Its role reads exactly the endpoint's capture prefixes, its
+labels and the served model's archive, and may publish metrics to its own namespace only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.artifact_store import ModelArtifact, StoredBucket
+from components.iam import policy_document, service_role
+from components.inference_api import RUNBOOK_URL
+from model_service.drift_contract import CLOUDWATCH_NAMESPACE as NAMESPACE
+
+REPO = Path(__file__).resolve().parent.parent
+FUNCTION_FILES = {
+    "handler.py": REPO / "drift_monitor" / "handler.py",
+    "model_service/__init__.py": REPO / "model_service" / "__init__.py",
+    "model_service/drift_contract.py": REPO / "model_service" / "drift_contract.py",
+}
+SCHEDULE = "rate(15 minutes)"
+WINDOW_MINUTES = 60
+# The same thresholds as the cluster's rules (monitoring.rules).
+PSI_CRITICAL = 0.25
+ACCURACY_FLOOR = 0.85
+
+
+@dataclass(frozen=True)
+class DriftMonitorArgs:
+    name_prefix: str
+    endpoint_name: pulumi.Input[str]
+    capture_bucket: StoredBucket
+    # Prefixes (under the capture bucket) that hold the endpoint's captured requests and labels.
+    capture_prefixes: Sequence[pulumi.Input[str]]
+    ground_truth_prefix: pulumi.Input[str]
+    model: ModelArtifact
+    alarm_topic_arn: pulumi.Input[str]
+    log_retention_days: int
+
+
+class DriftMonitor(pulumi.ComponentResource):
+    function_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: DriftMonitorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops:inference:DriftMonitor", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        function_name = f"{args.name_prefix}-drift-monitor"
+        logs = aws.cloudwatch.LogGroup(
+            f"{name}-logs", name=f"/aws/lambda/{function_name}", retention_in_days=args.log_retention_days, opts=child
+        )
+        role, role_policy = service_role(
+            f"{name}-function",
+            service="lambda.amazonaws.com",
+            description=f"Lambda {function_name}: read one endpoint's capture and labels, publish quality metrics",
+            inline_policy=self._policy(args, logs.arn),
+            opts=child,
+        )
+        function = aws.lambda_.Function(
+            f"{name}-function",
+            name=function_name,
+            description="Drift and accuracy of the SageMaker endpoint from its captured data",
+            runtime="python3.12",
+            architectures=["arm64"],
+            handler="handler.handle",
+            code=pulumi.AssetArchive({key: pulumi.FileAsset(str(path)) for key, path in FUNCTION_FILES.items()}),
+            role=role.arn,
+            memory_size=512,
+            timeout=300,
+            environment=aws.lambda_.FunctionEnvironmentArgs(
+                variables={
+                    "ENDPOINT_NAME": args.endpoint_name,
+                    "CAPTURE_BUCKET": args.capture_bucket.name,
+                    "CAPTURE_PREFIXES": pulumi.Output.all(*args.capture_prefixes).apply(",".join),
+                    "GROUND_TRUTH_PREFIX": args.ground_truth_prefix,
+                    "MODEL_ARCHIVE_URI": args.model.archive_uri(),
+                    "WINDOW_MINUTES": str(WINDOW_MINUTES),
+                }
+            ),
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=logs.name),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs, role_policy]),
+        )
+        rule = aws.cloudwatch.EventRule(
+            f"{name}-schedule",
+            name=f"{args.name_prefix}-drift-monitor",
+            description=f"Evaluate the endpoint's last {WINDOW_MINUTES} minutes of captured data",
+            schedule_expression=SCHEDULE,
+            opts=child,
+        )
+        aws.cloudwatch.EventTarget(
+            f"{name}-schedule", rule=rule.name, arn=function.arn, opts=pulumi.ResourceOptions(parent=rule)
+        )
+        aws.lambda_.Permission(
+            f"{name}-schedule",
+            action="lambda:InvokeFunction",
+            function=function.name,
+            principal="events.amazonaws.com",
+            source_arn=rule.arn,
+            opts=pulumi.ResourceOptions(parent=function),
+        )
+        self._alarms(name, args)
+        self.function_name = function.name
+        self.register_outputs({"functionName": function.name})
+
+    @staticmethod
+    def _policy(args: DriftMonitorArgs, log_group_arn: pulumi.Output[str]) -> pulumi.Output[str]:
+        def render(values: list[Any]) -> str:
+            logs_arn, capture_arn, capture_key, models_arn, models_key, labels_prefix, *prefixes = values
+            readable = [*prefixes, labels_prefix]
+            return policy_document(
+                {
+                    "Sid": "ListCapturedData",
+                    "Effect": "Allow",
+                    "Action": ["s3:ListBucket"],
+                    "Resource": [capture_arn],
+                    "Condition": {"StringLike": {"s3:prefix": [f"{prefix}/*" for prefix in readable]}},
+                },
+                {
+                    "Sid": "ReadCapturedData",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject"],
+                    "Resource": [f"{capture_arn}/{prefix}/*" for prefix in readable],
+                },
+                {
+                    "Sid": "ReadServedModel",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject"],
+                    "Resource": [f"{models_arn}/{args.model.prefix}/{args.model.version}/model.tar.gz"],
+                },
+                {
+                    "Sid": "DecryptData",
+                    "Effect": "Allow",
+                    "Action": ["kms:Decrypt"],
+                    "Resource": sorted({capture_key, models_key}),
+                },
+                {
+                    "Sid": "PublishQualityMetrics",
+                    "Effect": "Allow",
+                    "Action": ["cloudwatch:PutMetricData"],
+                    "Resource": "*",  # PutMetricData takes no resource; the namespace is the scope
+                    "Condition": {"StringEquals": {"cloudwatch:namespace": NAMESPACE}},
+                },
+                {
+                    "Sid": "OwnLogs",
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": [f"{logs_arn}:*"],
+                },
+            )
+
+        return pulumi.Output.all(
+            log_group_arn,
+            args.capture_bucket.arn,
+            args.capture_bucket.kms_key_arn,
+            args.model.bucket.arn,
+            args.model.bucket.kms_key_arn,
+            args.ground_truth_prefix,
+            *args.capture_prefixes,
+        ).apply(render)
+
+    def _alarms(self, name: str, args: DriftMonitorArgs) -> None:
+        notify = [args.alarm_topic_arn]
+        endpoint = {"EndpointName": args.endpoint_name}
+        for suffix, metric, operator, threshold, meaning in (
+            ("feature-drift", "MaxFeaturePSI", "GreaterThanThreshold", PSI_CRITICAL, "a feature has shifted"),
+            ("prediction-shift", "PredictionPSI", "GreaterThanThreshold", PSI_CRITICAL, "predicted classes shifted"),
+            ("accuracy", "Accuracy", "LessThanThreshold", ACCURACY_FLOOR, "accuracy on labels is below the floor"),
+        ):
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-{suffix}",
+                name=f"{args.name_prefix}-inference-{suffix}",
+                alarm_description=f"{meaning} (captured data of the endpoint, last {WINDOW_MINUTES} min); "
+                f"runbook: {RUNBOOK_URL}",
+                namespace=NAMESPACE,
+                metric_name=metric,
+                dimensions=endpoint,
+                statistic="Maximum" if operator == "GreaterThanThreshold" else "Minimum",
+                period=900,
+                evaluation_periods=2,
+                datapoints_to_alarm=2,
+                comparison_operator=operator,
+                threshold=threshold,
+                # No captured rows (or too few labels) publishes nothing: not an alarm, not OK either.
+                treat_missing_data="ignore",
+                alarm_actions=notify,
+                ok_actions=notify,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
