@@ -4,14 +4,13 @@ capture, autoscaling, IAM scoped to exact ARNs, throttling, authorization, alarm
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from stacks.config import ConfigError
+from tests.support.lambda_package import imported_project_modules, unpack
 from tests.support.pulumi_harness import FAKE_ACCOUNT, Registered, StackRun, run_program
 from tests.support.runbooks import RUNBOOK_BASE_URL, runbook_anchors, runbook_section
 
@@ -308,12 +307,5 @@ def test_the_drift_monitor_runs_on_a_schedule_reads_only_its_endpoints_data_and_
 def test_the_drift_monitor_package_runs_on_its_own(tmp_path: Path) -> None:
     from components.drift_monitor import FUNCTION_FILES
 
-    for name, source in FUNCTION_FILES.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_bytes(source.read_bytes())
-    probe = (
-        "import sys; sys.path.insert(0, '.'); import handler; "
-        "print(sorted(m for m in sys.modules if m.startswith('model_service')))"
-    )
-    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "['model_service', 'model_service.drift_contract']"
+    (modules,) = imported_project_modules(unpack(FUNCTION_FILES, tmp_path))
+    assert modules == "['model_service', 'model_service.drift_contract']"

@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,6 +21,7 @@ from sklearn.datasets import load_wine
 
 from inference_proxy import handler
 from tests.proxy.conftest import ForwardToContainer
+from tests.support.lambda_package import imported_project_modules, unpack
 
 ROWS = load_wine().data[:3].tolist()
 CONTEXT = SimpleNamespace(aws_request_id="req-0001")
@@ -247,15 +246,9 @@ def test_the_function_package_runs_on_its_own_and_shares_the_services_row_contra
     from components.inference_api import FUNCTION_FILES
     from model_service.protocol import InputError, parse_json, parse_sagemaker_json
 
-    for name, source in FUNCTION_FILES.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_bytes(source.read_bytes())
-    probe = (
-        "import sys; sys.path.insert(0, '.'); import handler, model_service.rows as rows; "
-        "print(rows.__file__); print(sorted(m for m in sys.modules if m.startswith('model_service')))"
+    where, modules = imported_project_modules(
+        unpack(FUNCTION_FILES, tmp_path), extra="import model_service.rows as rows; print(rows.__file__); "
     )
-    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True)
-    where, modules = result.stdout.splitlines()
     assert Path(where).resolve() == (tmp_path / "model_service" / "rows.py").resolve()
     assert modules == "['model_service', 'model_service.feedback', 'model_service.rows']"
 

@@ -12,19 +12,13 @@ from pathlib import Path
 import orjson
 import pytest
 
+from bench.soak import rss_bytes
 from model_service.settings import BODY_EXPANSION, Settings, SettingsError
 from tests.service.test_hostile import requests_counted
 from tests.support.model_server import RunningServer, start_server
 from tests.support.raw_http import exchange, parse_responses, request
 
 MAX_BODY = 65536
-
-
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
 
 
 @pytest.fixture(scope="module")
