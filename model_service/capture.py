@@ -86,16 +86,17 @@ class S3JsonLinesWriter:
 
     # -- the request path ------------------------------------------------------------------
 
-    def record(self, document: dict[str, Any]) -> None:
-        """Queue one line (never blocks, never raises for S3's sake)."""
+    def record(self, document: dict[str, Any]) -> bool:
+        """Queue one line (never blocks, never raises for S3's sake); False if it was dropped."""
         line = orjson.dumps(document) + b"\n"
         if self._bytes + len(line) > self.settings.max_buffer_bytes:
             self._on_dropped(DROPPED_BUFFER_FULL, 1)
-            return
+            return False
         self._lines.append(line)
         self._bytes += len(line)
         if self._bytes >= self.settings.max_object_bytes:
             self._wake.set()
+        return True
 
     # -- the background task ----------------------------------------------------------------
 
@@ -265,13 +266,11 @@ class ProductionData:
 
     def maybe_capture(self, build: Callable[[], dict[str, Any]]) -> None:
         """Queue the record `build` makes, for the sampled share of requests."""
-        if self.capture is not None and self._random.random() < self.sample_share:
-            self.capture.record(build())
+        if self.capture is not None and self._random.random() < self.sample_share and self.capture.record(build()):
             self._metrics.stored.labels("capture").inc()
 
     def label(self, document: dict[str, Any]) -> None:
-        if self.ground_truth is not None:
-            self.ground_truth.record(document)
+        if self.ground_truth is not None and self.ground_truth.record(document):
             self._metrics.stored.labels("ground_truth").inc()
 
 
