@@ -110,6 +110,14 @@ def board() -> Board:
         [(f"sum by (outcome) ({rate(names.FEEDBACK.series)})", "{{outcome}}")],
         width=18,
     )
+    b.prometheus(
+        "Label coverage (1h)",
+        "Labelled rows per predicted row over the last hour: how much of production accuracy is seen.",
+        "percentunit",
+        [(f"max({rules.LABEL_COVERAGE}{{{SELECTOR}}})", "coverage")],
+        kind="stat",
+        width=6,
+    )
     delay = rate(names.LABEL_DELAY.bucket)
     b.prometheus(
         "Label delay p50 / p95",
@@ -120,7 +128,7 @@ def board() -> Board:
             (f"histogram_quantile(0.95, sum by (le) ({delay}))", "p95"),
         ],
         minimum=0,
-        width=12,
+        width=6,
     )
     b.prometheus(
         "Production data kept and dropped",

@@ -99,6 +99,7 @@ def test_components_use_their_type_tokens() -> None:
         "mlops:workload:ModelService",
         "mlops:inference:SageMakerEndpoint",
         "mlops:inference:InferenceApi",
+        "mlops:inference:DriftMonitor",
     }
 
 
