@@ -145,3 +145,56 @@ def test_the_pods_bin_counter_follows_the_contract(artifact: Path) -> None:
     for index, feature in enumerate(reference.features):
         contract = drift_contract.bin_counts(rows[:, index].tolist(), feature.edges)
         assert counter.counts[index, : feature.bin_count].tolist() == contract
+
+
+def _alarm_state(alarm: dict[str, Any], datapoints: list[float]) -> str:
+    """CloudWatch's verdict for a static-threshold alarm on the latest evaluation periods."""
+    periods = int(alarm["evaluationPeriods"])
+    recent = datapoints[-periods:]
+    if len(recent) < periods:
+        return "INSUFFICIENT_DATA"
+    breaching = {
+        "GreaterThanThreshold": lambda value: value > alarm["threshold"],
+        "LessThanThreshold": lambda value: value < alarm["threshold"],
+    }[alarm["comparisonOperator"]]
+    return "ALARM" if sum(map(breaching, recent)) >= alarm["datapointsToAlarm"] else "OK"
+
+
+def test_the_stacks_alarms_go_off_on_what_the_monitor_publishes_for_a_shift_and_not_for_stationary_data(
+    aws: Any, artifact: Path
+) -> None:
+    from model_service.artifact import load_model
+    from tests.support.pulumi_harness import run_program
+
+    model = load_model(artifact)
+
+    stack = run_program("dev", overrides={"modelVersion": "v1"})
+    alarms = {
+        r.inputs["metricName"]: r.inputs
+        for r in stack.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        if r.inputs.get("namespace") == handler.NAMESPACE
+    }
+    assert set(alarms) == {"MaxFeaturePSI", "PredictionPSI", "Accuracy"}
+    rng = np.random.default_rng(9)
+    published: dict[str, dict[str, list[float]]] = {"stationary": {}, "shifted": {}}
+    for case, values in published.items():
+        for period in range(2):  # two scheduled runs, each over its own captured window
+            rows = WINE.data[rng.integers(0, len(WINE.data), 600)] * rng.normal(1.0, 0.01, (600, 13))
+            if case == "shifted":
+                rows[:, 0] += WINE.data[:, 0].std()
+            hour = f"{_now_after_uploads():%Y/%m/%d/%H}"
+            key = f"{ENDPOINT}/proxy/{hour}/{case}-{period}.jsonl"
+            predicted = [model.class_names[i] for i in model.predict_proba(rows).argmax(axis=1)]
+            aws.put_object(Bucket="capture", Key=key, Body=_capture(rows, predicted))
+            metrics = handler.evaluate(handler.Settings.from_env(), _now_after_uploads())
+            aws.delete_object(Bucket="capture", Key=key)
+            for item in metrics:
+                if len(item["Dimensions"]) == 1:
+                    values.setdefault(item["MetricName"], []).append(item["Value"])
+    feature = alarms["MaxFeaturePSI"]
+    assert _alarm_state(feature, published["shifted"]["MaxFeaturePSI"]) == "ALARM"
+    assert _alarm_state(feature, published["stationary"]["MaxFeaturePSI"]) == "OK"
+    prediction = alarms["PredictionPSI"]
+    assert _alarm_state(prediction, published["stationary"]["PredictionPSI"]) == "OK"
+    # No labels in the window: no Accuracy datapoint, so that alarm has nothing to judge.
+    assert "Accuracy" not in published["stationary"]
