@@ -65,8 +65,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     close the connection, and are reported to `on_refused` so that they are counted like any
     request.
 
-    The request path pays a few attribute updates, no timers: one sweep a second (per server)
-    finds connections whose head or body is overdue.
+    The request path pays a few attribute updates, no timers: a sweep every SWEEP_SECONDS (one per
+    server) finds connections whose head or body is overdue.
     """
 
     limits: ClassVar[ConnectionLimits]
