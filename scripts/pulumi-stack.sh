@@ -4,8 +4,10 @@
 #   - backend: PULUMI_BACKEND_URL if set; otherwise the local stack uses a file backend in
 #     PULUMI_STATE_DIR (default .pulumi-state/), and dev/prod refuse to guess (state must be
 #     shared: see the README).
-#   - secrets: PULUMI_CONFIG_PASSPHRASE(_FILE) if set; otherwise the local stack generates a random
-#     passphrase into .pulumi-state/passphrase (mode 600, git-ignored).
+#   - secrets: the stack's secrets provider (`secretsprovider:` in Pulumi.<stack>.yaml, or
+#     PULUMI_SECRETS_PROVIDER) when it is a KMS or vault provider: no passphrase is needed then.
+#     Otherwise PULUMI_CONFIG_PASSPHRASE(_FILE) if set; otherwise the local stack generates a
+#     random passphrase into .pulumi-state/passphrase (mode 600, git-ignored).
 #   - policy: `preview` and `up` run the policy pack in policy/ (mandatory rules; `make` prepares
 #     its virtualenv), as CI does.
 set -euo pipefail
@@ -35,7 +37,12 @@ if [ -z "${PULUMI_BACKEND_URL:-}" ]; then
   export PULUMI_BACKEND_URL="file://$state_dir"
 fi
 
-if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
+# awskms://, gcpkms://, azurekeyvault://, hashivault://: the provider holds the key, no passphrase.
+provider=${PULUMI_SECRETS_PROVIDER:-$(sed -n 's/^secretsprovider:[[:space:]]*//p' "Pulumi.$stack.yaml" 2>/dev/null | head -n 1)}
+provider=${provider:-passphrase}
+if [ "$provider" != passphrase ]; then
+  :
+elif [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
   if [ "$stack" != local ]; then
     echo "error: set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) for stack '$stack'," >&2
     echo "  or use a KMS secrets provider: pulumi stack change-secrets-provider 'awskms://alias/<key>'" >&2
@@ -50,7 +57,7 @@ if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FI
   export PULUMI_CONFIG_PASSPHRASE_FILE="$passphrase_file"
 fi
 
-pulumi stack select --create "$stack" --secrets-provider passphrase
+pulumi stack select --create "$stack" --secrets-provider "$provider"
 if [ "$action" = up ] && [ "$stack" = local ]; then
   set -- --yes "$@"
 fi

@@ -73,3 +73,22 @@ def test_shared_stacks_refuse_to_guess_a_backend_or_a_passphrase(fake_cli: Path)
         .startswith("pulumi preview --stack dev --policy-pack policy | s3://state")
     )
     assert not (fake_cli / "state" / "passphrase").exists()
+
+
+@pytest.mark.parametrize("source", ["stack file", "environment"])
+def test_a_stack_with_a_kms_secrets_provider_needs_no_passphrase(fake_cli: Path, source: str) -> None:
+    provider = "awskms://alias/mlops-secrets?region=us-east-1"
+    stack_file = REPO / "Pulumi.kmsprobe.yaml"
+    env = {"STACK": "kmsprobe", "PULUMI_BACKEND_URL": "s3://state"}
+    if source == "stack file":
+        stack_file.write_text(f"secretsprovider: {provider}\nencryptedkey: AQICAH...\n")
+    else:
+        env["PULUMI_SECRETS_PROVIDER"] = provider
+    try:
+        result = run(fake_cli, "preview", **env)
+    finally:
+        stack_file.unlink(missing_ok=True)
+    assert result.returncode == 0, result.stderr
+    calls = (fake_cli / "calls").read_text().splitlines()
+    assert calls[0] == f"pulumi stack select --create kmsprobe --secrets-provider {provider} | s3://state | "
+    assert not (fake_cli / "state" / "passphrase").exists()
