@@ -18,8 +18,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components.artifact_store import ModelArtifact, StoredBucket
-from components.iam import policy_document, service_role
+from components.iam import policy_document
 from components.inference_api import RUNBOOK_URL
+from components.python_function import PythonFunctionSpec, python_function
 from model_service.drift_contract import CLOUDWATCH_NAMESPACE as NAMESPACE
 from monitoring.rules import ACCURACY_FLOOR
 
@@ -56,39 +57,28 @@ class DriftMonitor(pulumi.ComponentResource):
         super().__init__("mlops:inference:DriftMonitor", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         function_name = f"{args.name_prefix}-drift-monitor"
-        logs = aws.cloudwatch.LogGroup(
-            f"{name}-logs", name=f"/aws/lambda/{function_name}", retention_in_days=args.log_retention_days, opts=child
-        )
-        role, role_policy = service_role(
-            f"{name}-function",
-            service="lambda.amazonaws.com",
-            description=f"Lambda {function_name}: read one endpoint's capture and labels, publish quality metrics",
-            inline_policy=self._policy(args, logs.arn),
-            opts=child,
-        )
-        function = aws.lambda_.Function(
-            f"{name}-function",
-            name=function_name,
-            description="Drift and accuracy of the SageMaker endpoint from its captured data",
-            runtime="python3.12",
-            architectures=["arm64"],
-            handler="handler.handle",
-            code=pulumi.AssetArchive({key: pulumi.FileAsset(str(path)) for key, path in FUNCTION_FILES.items()}),
-            role=role.arn,
-            memory_size=512,
-            timeout=300,
-            environment=aws.lambda_.FunctionEnvironmentArgs(
-                variables={
+        function = python_function(
+            name,
+            PythonFunctionSpec(
+                function_name=function_name,
+                description="Drift and accuracy of the SageMaker endpoint from its captured data",
+                role_description=f"Lambda {function_name}: read one endpoint's capture and labels, "
+                "publish quality metrics",
+                files=FUNCTION_FILES,
+                policy=lambda logs_arn: self._policy(args, logs_arn),
+                environment={
                     "ENDPOINT_NAME": args.endpoint_name,
                     "CAPTURE_BUCKET": args.capture_bucket.name,
                     "CAPTURE_PREFIXES": pulumi.Output.all(*args.capture_prefixes).apply(",".join),
                     "GROUND_TRUTH_PREFIX": args.ground_truth_prefix,
                     "MODEL_ARCHIVE_URI": args.model.archive_uri(),
                     "WINDOW_MINUTES": str(WINDOW_MINUTES),
-                }
+                },
+                memory_size=512,
+                timeout=300,
+                log_retention_days=args.log_retention_days,
             ),
-            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=logs.name),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs, role_policy]),
+            parent=self,
         )
         rule = aws.cloudwatch.EventRule(
             f"{name}-schedule",

@@ -18,7 +18,8 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.artifact_store import StoredBucket
-from components.iam import arn_partition, policy_document, service_role
+from components.iam import arn_partition, policy_document
+from components.python_function import PythonFunctionSpec, python_function
 
 REPO = Path(__file__).resolve().parent.parent
 # The function's package: the handler, and what it shares with the model service: the row contract
@@ -126,21 +127,7 @@ class InferenceApi(pulumi.ComponentResource):
         super().__init__("mlops:inference:InferenceApi", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         function_name = f"{args.name_prefix}-inference-proxy"
-        # Made before the function, so that Lambda does not make it without a retention.
-        function_logs = aws.cloudwatch.LogGroup(
-            f"{name}-function-logs",
-            name=f"/aws/lambda/{function_name}",
-            retention_in_days=args.log_retention_days,
-            opts=child,
-        )
         secret = self._signing_secret(name, args) if args.feedback is not None else None
-        role, role_policy = service_role(
-            f"{name}-function",
-            service="lambda.amazonaws.com",
-            description=f"Lambda {function_name}: invoke one endpoint, write its own logs",
-            inline_policy=self._function_policy(args, function_logs.arn, secret.arn if secret else ""),
-            opts=child,
-        )
         environment: dict[str, pulumi.Input[str]] = {
             "ENDPOINT_NAME": args.endpoint_name,
             "MODEL_VERSION": args.model_version,
@@ -159,21 +146,21 @@ class InferenceApi(pulumi.ComponentResource):
                 GROUND_TRUTH_PREFIX=pulumi.Output.concat(GROUND_TRUTH_PREFIX, "/", args.endpoint_name),
                 CLASS_NAMES=",".join(args.feedback.class_names),
             )
-        function = aws.lambda_.Function(
-            f"{name}-function",
-            name=function_name,
-            description="Validates prediction requests and calls the SageMaker endpoint",
-            runtime="python3.12",
-            architectures=["arm64"],
-            handler="handler.handle",
-            code=pulumi.AssetArchive({name: pulumi.FileAsset(str(path)) for name, path in FUNCTION_FILES.items()}),
-            role=role.arn,
-            memory_size=256,
-            timeout=LAMBDA_TIMEOUT_SECONDS,
-            environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
-            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=function_logs.name),
-            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="PassThrough"),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[function_logs, role_policy]),
+        function = python_function(
+            name,
+            PythonFunctionSpec(
+                function_name=function_name,
+                description="Validates prediction requests and calls the SageMaker endpoint",
+                role_description=f"Lambda {function_name}: invoke one endpoint, write its own logs",
+                files=FUNCTION_FILES,
+                policy=lambda logs_arn: self._function_policy(args, logs_arn, secret.arn if secret else ""),
+                environment=environment,
+                memory_size=256,
+                timeout=LAMBDA_TIMEOUT_SECONDS,
+                log_retention_days=args.log_retention_days,
+                tracing=True,
+            ),
+            parent=self,
         )
 
         api = aws.apigatewayv2.Api(

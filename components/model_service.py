@@ -119,15 +119,8 @@ class ModelService(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ModelServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:workload:ModelService", name, None, opts)
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-ns", metadata={"name": args.namespace}, opts=pulumi.ResourceOptions(parent=self)
-        )
-        network_policies.apply(
-            f"{name}-policy",
-            args.namespace,
-            network_policies.baseline(args.namespace),
-            parent=self,
-            depends_on=[namespace],
+        namespace = network_policies.namespace(
+            name, args.namespace, network_policies.baseline(args.namespace), parent=self
         )
         feedback_secret = self._feedback_secret(name, args.namespace, namespace)
         values = profile_values(args.spec.profile)

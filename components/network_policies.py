@@ -46,6 +46,24 @@ def baseline(namespace: str) -> list[Flow]:
     ]
 
 
+def namespace(
+    name: str,
+    namespace_name: str,
+    flows: Sequence[Flow],
+    *,
+    parent: pulumi.Resource,
+    after: Sequence[pulumi.Resource] = (),
+) -> k8s.core.v1.Namespace:
+    """A namespace (made after `after`) that denies by default and allows `flows`."""
+    created = k8s.core.v1.Namespace(
+        f"{name}-ns",
+        metadata={"name": namespace_name},
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(after)),
+    )
+    apply(f"{name}-policy", namespace_name, flows, parent=parent, depends_on=[created])
+    return created
+
+
 def apply(
     name: str, namespace: str, flows: Sequence[Flow], *, parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource]
 ) -> None:

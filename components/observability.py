@@ -212,19 +212,10 @@ class Observability(pulumi.ComponentResource):
         super().__init__("mlops:observability:Observability", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.namespace = args.namespace
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-ns",
-            metadata={"name": args.namespace},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
+        namespace = network_policies.namespace(
+            name, args.namespace, network_policies.monitoring(args.namespace), parent=self, after=args.after
         )
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
-        network_policies.apply(
-            f"{name}-policy",
-            args.namespace,
-            network_policies.monitoring(args.namespace),
-            parent=self,
-            depends_on=[namespace],
-        )
 
         if args.spec.grafana_admin_password is not None:
             password = args.spec.grafana_admin_password

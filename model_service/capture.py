@@ -28,6 +28,8 @@ from typing import Any
 import orjson
 
 from model_service.logs import rfc3339
+from model_service.metrics import ServiceMetrics
+from model_service.settings import Settings
 
 log = logging.getLogger("model_service")
 
@@ -228,7 +230,9 @@ class ProductionData:
     """The two streams a server keeps: a sample of requests (capture) and every label
     (ground truth). Either may be off (no URI); `metrics` counts what is queued and dropped."""
 
-    def __init__(self, settings: Any, metrics: Any, s3_client_factory: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, metrics: ServiceMetrics, s3_client_factory: Callable[[], Any] | None = None
+    ) -> None:
         self.sample_share = settings.capture_sample_percent / 100
         self.capture: S3JsonLinesWriter | None = None
         self.ground_truth: S3JsonLinesWriter | None = None

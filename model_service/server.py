@@ -16,7 +16,6 @@ import logging
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import FrameType
 from typing import Any, ClassVar
 
@@ -42,15 +41,6 @@ REASON_PHRASES = {
 }
 
 
-@dataclass(frozen=True)
-class ConnectionLimits:
-    max_header_bytes: int
-    max_headers: int
-    header_timeout_seconds: float
-    body_timeout_seconds: float
-    max_connections: int
-
-
 class HeadRefusedError(Exception):
     """Raised from a parser callback: the request head breaks a limit."""
 
@@ -69,7 +59,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     server) finds connections whose head or body is overdue.
     """
 
-    limits: ClassVar[ConnectionLimits]
+    limits: ClassVar[Settings]
     on_refused: ClassVar[OnRefused]
     _sweeping: ClassVar[bool] = False
 
@@ -216,7 +206,7 @@ def _sweep(loop: asyncio.AbstractEventLoop, connections: set[Any]) -> None:
     loop.call_later(SWEEP_SECONDS, _sweep, loop, connections)
 
 
-def limited_protocol(limits: ConnectionLimits, on_refused: OnRefused) -> type[LimitedHttpToolsProtocol]:
+def limited_protocol(limits: Settings, on_refused: OnRefused) -> type[LimitedHttpToolsProtocol]:
     """The protocol class for one server, with its limits and refusal callback bound."""
     return type(
         "BoundLimitedHttpToolsProtocol",
@@ -250,16 +240,6 @@ class DrainingServer(uvicorn.Server):
         return await super().on_tick(counter)
 
 
-def connection_limits(settings: Settings) -> ConnectionLimits:
-    return ConnectionLimits(
-        max_header_bytes=settings.max_header_bytes,
-        max_headers=settings.max_headers,
-        header_timeout_seconds=settings.header_timeout_seconds,
-        body_timeout_seconds=settings.body_timeout_seconds,
-        max_connections=settings.max_connections,
-    )
-
-
 def uvicorn_config(app: Any, settings: Settings, on_refused: OnRefused | None = None) -> uvicorn.Config:
     try:
         import uvloop  # noqa: F401
@@ -273,7 +253,7 @@ def uvicorn_config(app: Any, settings: Settings, on_refused: OnRefused | None = 
         host=settings.host,
         port=settings.port,
         loop=loop,
-        http=limited_protocol(connection_limits(settings), refused),
+        http=limited_protocol(settings, refused),
         lifespan="on",
         access_log=False,  # the app writes its own JSON access log
         log_config=configure_logging(settings.log_level),
