@@ -20,21 +20,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
-import signal
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack
 from pathlib import Path
-from urllib.error import HTTPError
-from urllib.request import urlopen
+
+from bench.harness import Result, Target, free_port, median_result, run_wrk, server
 
 ROW = "[13.2,1.78,2.14,11.2,100,2.65,2.76,0.26,1.28,4.38,1.05,3.4,1050]"
 V2_BODY = '{"inputs":[{"name":"input-0","datatype":"FP64","shape":[1,13],"data":' + ROW + "}]}"
@@ -43,98 +35,6 @@ GATE_CONCURRENCY = 32
 MIN_BASELINE_RATIO = 3.0
 MIN_CEILING_RATIO = 0.5
 MAX_P99_MS = 15.0
-
-
-@dataclass(frozen=True)
-class Target:
-    name: str
-    url: str
-    body: str | None  # None: GET
-
-
-@dataclass(frozen=True)
-class Result:
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    """Wait until `url` answers GET with 200, or with 405 (a POST-only route: the server is up)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server for {url} exited with {process.returncode}")
-        try:
-            with urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except HTTPError as error:
-            if error.code == 405:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} not ready after {timeout}s")
-
-
-@contextmanager
-def _server(command: list[str], env: dict[str, str], ready_url: str, log: Path) -> Iterator[None]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            _wait_ready(ready_url, process)
-            yield
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-def run_wrk(target: Target, concurrency: int, seconds: float, workdir: Path) -> Result:
-    script = workdir / f"{target.name}.lua"
-    if target.body is None:
-        script.write_text('wrk.method = "GET"\n')
-    else:
-        script.write_text(
-            f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = \'{target.body}\'\n'
-        )
-    threads = max(1, min(2, concurrency))
-    output = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{seconds:g}s", "--latency", "-s", str(script), target.url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"\s50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"\s99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
-    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses:\s*(\d+)", output))
-    errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
-    return Result(rps, p50, p99, errors)
-
-
-def median_result(results: list[Result]) -> Result:
-    return Result(
-        statistics.median(r.rps for r in results),
-        statistics.median(r.p50_ms for r in results),
-        statistics.median(r.p99_ms for r in results),
-        sum(r.errors for r in results),
-    )
 
 
 def _verdicts(summary: dict[str, Result]) -> list[str]:
@@ -176,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         from model_service.training import TrainingOptions, train
 
         artifact = train(TrainingOptions(output=workdir / "model"))
-        service, raw, baseline = (f"http://127.0.0.1:{_free_port()}" for _ in range(3))
+        service, raw, baseline = (f"http://127.0.0.1:{free_port()}" for _ in range(3))
         targets = [
             Target("service", f"{service}/v2/models/wine-classifier/infer", V2_BODY),
             Target("ceiling", f"{service}/v2/health/live", None),
@@ -208,14 +108,14 @@ def main(argv: list[str] | None = None) -> int:
             ),
         ]
         if args.capture:
-            captured = f"http://127.0.0.1:{_free_port()}"
+            captured = f"http://127.0.0.1:{free_port()}"
             targets.append(Target("captured", f"{captured}/v2/models/wine-classifier/infer", V2_BODY))
             capture_env = {"LOG_LEVEL": "INFO", **_capture_env(stack)}
             servers.append(([python, "-m", "model_service", "serve"], captured, "/v2/health/ready", capture_env))
         for command, url, ready_path, env in servers:
             port = url.rsplit(":", 1)[1]
             log = workdir / f"{command[2]}.log"
-            stack.enter_context(_server(command, {**common, "PORT": port, **env}, url + ready_path, log))
+            stack.enter_context(server(command, {**common, "PORT": port, **env}, url + ready_path, log))
 
         print(
             f"machine: {os.cpu_count()} CPUs; wrk, single-row requests, {args.duration:g}s per target, "
@@ -255,7 +155,7 @@ def _capture_env(stack: ExitStack) -> dict[str, str]:
     import boto3
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     stack.callback(server.stop)

@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench.__main__ import _free_port, _wait_ready
+from bench.harness import free_port, wait_ready
 from model_service.settings import REPLAY_CACHE_SHARE
 
 DEV_POD_LIMIT_MIB = 512
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         artifact = train(TrainingOptions(output=Path(tmp) / "model"))
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         env = {
             **os.environ,
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             [sys.executable, "-m", "model_service", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
         )
         try:
-            _wait_ready(url + "/v2/health/ready", process)
+            wait_ready(url + "/v2/health/ready", process)
             samples = _drive(url, process.pid, args)
         finally:
             process.send_signal(signal.SIGTERM)

@@ -1,4 +1,5 @@
-"""Grafana Alloy's values: a DaemonSet shipping every pod's logs to Loki through the Kubernetes API."""
+"""Grafana Alloy's values: a DaemonSet shipping every pod's logs to Loki through the Kubernetes API,
+and receiving the pods' traces over OTLP/HTTP for Tempo."""
 
 from __future__ import annotations
 
@@ -53,14 +54,49 @@ loki.write "default" {
 }
 """
 
+# Traces: OTLP/HTTP in from the pods, batched, OTLP/gRPC out to Tempo.
+TRACES_CONFIG = """
+otelcol.receiver.otlp "pods" {
+  http {
+    endpoint = "0.0.0.0:OTLP_HTTP_PORT"
+  }
+  output {
+    traces = [otelcol.processor.batch.traces.input]
+  }
+}
 
-def alloy_values(loki_url: str) -> dict[str, Any]:
+otelcol.processor.batch "traces" {
+  output {
+    traces = [otelcol.exporter.otlp.tempo.input]
+  }
+}
+
+otelcol.exporter.otlp "tempo" {
+  client {
+    endpoint = "TEMPO_ENDPOINT"
+    tls {
+      insecure = true
+    }
+  }
+}
+"""
+# Where the pods send traces: this port on the Alloy Service.
+OTLP_HTTP_PORT = 4318
+OTLP_PORT_NAME = "otlp-http"
+
+
+def alloy_values(loki_url: str, tempo_endpoint: str) -> dict[str, Any]:
     """Alloy as a DaemonSet reading every pod's logs through the Kubernetes API, with bounded labels
-    only (namespace, pod, container, app)."""
+    only (namespace, pod, container, app), and forwarding OTLP traces to Tempo (`host:port`)."""
+    traces = TRACES_CONFIG.replace("OTLP_HTTP_PORT", str(OTLP_HTTP_PORT)).replace("TEMPO_ENDPOINT", tempo_endpoint)
+    content = ALLOY_CONFIG.replace("LOKI_URL", loki_url).strip() + "\n" + traces
     return {
         "controller": {"type": "daemonset"},
         "alloy": {
-            "configMap": {"create": True, "content": ALLOY_CONFIG.replace("LOKI_URL", loki_url).strip() + "\n"},
+            "configMap": {"create": True, "content": content},
+            "extraPorts": [
+                {"name": OTLP_PORT_NAME, "port": OTLP_HTTP_PORT, "targetPort": OTLP_HTTP_PORT, "protocol": "TCP"}
+            ],
             "mounts": {"varlog": False},
             "resources": resources("50m", "128Mi", "256Mi"),
             # It reads logs through the Kubernetes API, not from the node: no root needed.

@@ -22,14 +22,15 @@ from components.iam import arn_partition, policy_document
 from components.python_function import PythonFunctionSpec, python_function
 
 REPO = Path(__file__).resolve().parent.parent
-# The function's package: the handler, and what it shares with the model service: the row contract
-# and the feedback ids (a `model_service` package of standard-library modules: the zip needs no
-# dependencies).
+# The function's package: the handler, and what it shares with the model service: the row contract,
+# the feedback ids and the trace context (a `model_service` package of standard-library modules:
+# the zip needs no dependencies).
 FUNCTION_FILES = {
     "handler.py": REPO / "inference_proxy" / "handler.py",
     "model_service/__init__.py": REPO / "model_service" / "__init__.py",
     "model_service/rows.py": REPO / "model_service" / "rows.py",
     "model_service/feedback.py": REPO / "model_service" / "feedback.py",
+    "model_service/trace_context.py": REPO / "model_service" / "trace_context.py",
 }
 ROUTES = ("POST /predict", "POST /feedback", "GET /health")
 RUNBOOK_URL = "https://github.com/mlops-platform/mlops-platform/blob/main/docs/runbooks.md#managed-inference"

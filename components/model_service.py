@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlparse
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -19,6 +20,7 @@ from components.iam import ServiceAccountRoles, policy_document
 
 CHART = Path(__file__).resolve().parent.parent / "charts" / "model-service"
 SERVICE_ACCOUNT = "model-service"
+NAMESPACE = "models"
 # FEEDBACK_SIGNING_KEY (every replica signs and checks feedback ids with it) and FEEDBACK_TOKEN
 # (the labelling system's credential for /feedback).
 FEEDBACK_SECRET = "model-service-feedback"
@@ -86,17 +88,21 @@ class ModelServiceSpec:
     max_replicas: int
     # Share of requests captured to the capture bucket (where the stack has one).
     capture_percent: int = 0
+    # Share of new requests traced (where the cluster has a trace collector).
+    trace_sample_ratio: float = 0.01
 
 
 @dataclass(frozen=True)
 class ModelServiceArgs:
     spec: ModelServiceSpec
     image_repository: pulumi.Input[str]
-    namespace: str = "models"
+    namespace: str = NAMESPACE
     model: ModelAccess | None = None
     data: ProductionDataAccess | None = None
     allowed_namespaces: tuple[str, ...] = ()
     monitoring_namespace: str = "monitoring"
+    # Alloy's OTLP/HTTP receiver (`http://host:port`); None: no tracing.
+    otlp_endpoint: str | None = None
     # Resources the release needs first: the Prometheus operator's CRDs for its ServiceMonitor and
     # PrometheusRule come with the kube-prometheus-stack release.
     after: tuple[pulumi.Resource, ...] = ()
@@ -119,9 +125,11 @@ class ModelService(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ModelServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:workload:ModelService", name, None, opts)
-        namespace = network_policies.namespace(
-            name, args.namespace, network_policies.baseline(args.namespace), parent=self
-        )
+        flows = network_policies.baseline(args.namespace)
+        if args.otlp_endpoint is not None:
+            port = urlparse(args.otlp_endpoint).port or 80
+            flows.append(network_policies.otlp_out(args.monitoring_namespace, port))
+        namespace = network_policies.namespace(name, args.namespace, flows, parent=self)
         feedback_secret = self._feedback_secret(name, args.namespace, namespace)
         values = profile_values(args.spec.profile)
         values["feedback"] = {**values.get("feedback", {}), "existingSecret": FEEDBACK_SECRET}
@@ -147,6 +155,8 @@ class ModelService(pulumi.ComponentResource):
                 "capturePercent": args.spec.capture_percent,
                 "groundTruthUri": args.data.uri(GROUND_TRUTH_PREFIX),
             }
+        if args.otlp_endpoint is not None:
+            values["tracing"] = {"otlpEndpoint": args.otlp_endpoint, "sampleRatio": args.spec.trace_sample_ratio}
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             name="model-service",

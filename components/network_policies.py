@@ -95,6 +95,7 @@ PROMETHEUS_PODS = {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}
 OPERATOR_PODS = {"matchLabels": {"app": "kube-prometheus-stack-operator"}}
 GRAFANA_PODS = {"matchLabels": {"app.kubernetes.io/name": "grafana"}}
 ALERTMANAGER_PODS = {"matchLabels": {"app.kubernetes.io/name": "alertmanager"}}
+ALLOY_PODS = {"matchLabels": {"app.kubernetes.io/name": "alloy"}}
 # Ports Prometheus scrapes outside the pod network: kubelets and node-exporter (host network).
 NODE_SCRAPE_PORTS = (10250, 9100)
 GRAFANA_PORT = 3000
@@ -102,10 +103,34 @@ SMTP_PORTS = (25, 587)
 WEBHOOK_PORT = 10250
 
 
-def monitoring(namespace: str) -> list[Flow]:
+def in_namespaces(names: Sequence[str], pods: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Peers: the pods (all, or those `pods` selects) of each namespace in `names`."""
+    peers = []
+    for name in names:
+        peer: dict[str, Any] = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+        if pods is not None:
+            peer["podSelector"] = pods
+        peers.append(peer)
+    return peers
+
+
+def otlp_out(monitoring_namespace: str, port: int) -> Flow:
+    """A namespace's pods send traces to Alloy's OTLP receiver in the monitoring namespace."""
+    return Flow("otlp-out", {}, "Egress", in_namespaces([monitoring_namespace], ALLOY_PODS), _ports([port]))
+
+
+def monitoring(namespace: str, trace_sources: Sequence[str] = (), otlp_port: int = 4318) -> list[Flow]:
     """The monitoring namespace: Prometheus scrapes every namespace and the nodes; the API server
     calls the operator's admission webhook; Grafana is reached through its Ingress (or a
-    port-forward, which no policy sees); Alertmanager mails out."""
+    port-forward, which no policy sees); Alertmanager mails out; Alloy receives traces from the
+    `trace_sources` namespaces."""
+    flows = [*_monitoring_flows(namespace)]
+    if trace_sources:
+        flows.append(Flow("otlp-in", ALLOY_PODS, "Ingress", in_namespaces(trace_sources), _ports([otlp_port])))
+    return flows
+
+
+def _monitoring_flows(namespace: str) -> list[Flow]:
     return [
         *baseline(namespace),
         Flow("scrape-nodes", PROMETHEUS_PODS, "Egress", [{"ipBlock": {"cidr": ANYWHERE}}], _ports(NODE_SCRAPE_PORTS)),

@@ -1,4 +1,4 @@
-"""Observability: kube-prometheus-stack, Loki and Grafana Alloy in the `monitoring` namespace,
+"""Observability: kube-prometheus-stack, Loki, Tempo and Grafana Alloy in the `monitoring` namespace,
 from the vendored charts (components/helm.py). Everything that needs the Prometheus operator's
 CRDs (the model service's ServiceMonitor and PrometheusRule) depends on the kube-prometheus-stack
 release.
@@ -22,13 +22,17 @@ import pulumi_random as random
 import yaml
 
 from components import network_policies
-from components.alloy import alloy_values
+from components.alloy import OTLP_HTTP_PORT, alloy_values
 from components.artifact_store import StoredBucket
 from components.helm import resources, vendored_release
 from components.iam import ServiceAccountRoles, arn_partition, policy_document
 from components.loki import SERVICE_ACCOUNT as LOKI_SERVICE_ACCOUNT
 from components.loki import LokiSpec, loki_values
-from components.vendored_charts import ALLOY, KUBE_PROMETHEUS_STACK, LOKI
+from components.tempo import OTLP_GRPC_PORT, QUERY_PORT, tempo_policy, tempo_values
+from components.tempo import SERVICE as TEMPO_SERVICE
+from components.tempo import SERVICE_ACCOUNT as TEMPO_SERVICE_ACCOUNT
+from components.vendored_charts import ALLOY, KUBE_PROMETHEUS_STACK, LOKI, TEMPO
+from monitoring import names
 
 # Dashboards over the CloudWatch datasource (built by `python -m monitoring`); shipped
 # only where there is AWS.
@@ -121,6 +125,7 @@ class ObservabilitySpec:
     # Memory of Loki's chunks and results caches in MB; 0 turns a cache off.
     loki_chunks_cache_mb: int
     loki_results_cache_mb: int
+    traces_retention_hours: int
     # A Pulumi secret; None lets the component generate one.
     grafana_admin_password: pulumi.Output[str] | None = None
     # None: Grafana is reached by port-forward only (a cluster without a load balancer controller).
@@ -137,6 +142,8 @@ class ObservabilityArgs:
     namespace: str = "monitoring"
     # What must run first: the load balancer controller's webhook mutates Services and Ingresses.
     after: Sequence[pulumi.Resource] = ()
+    # Namespaces whose pods send traces to Alloy's OTLP receiver.
+    trace_sources: Sequence[str] = ()
     extra_dashboard_namespaces: Sequence[str] = field(default_factory=tuple)
 
 
@@ -207,13 +214,19 @@ class Observability(pulumi.ComponentResource):
     prometheus_service: str
     alertmanager_service: str
     loki_url: str
+    # Where pods send OTLP/HTTP traces (Alloy's receiver).
+    otlp_endpoint: str
 
     def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:observability:Observability", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.namespace = args.namespace
         namespace = network_policies.namespace(
-            name, args.namespace, network_policies.monitoring(args.namespace), parent=self, after=args.after
+            name,
+            args.namespace,
+            network_policies.monitoring(args.namespace, trace_sources=args.trace_sources),
+            parent=self,
+            after=args.after,
         )
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
 
@@ -245,9 +258,10 @@ class Observability(pulumi.ComponentResource):
             opts=in_namespace,
         )
 
-        loki_role_arn = grafana_role_arn = None
+        loki_role_arn = grafana_role_arn = tempo_role_arn = None
         if args.aws is not None:
             loki_role_arn = self._loki_role(name, args.aws, args.namespace).arn
+            tempo_role_arn = self._tempo_role(name, args.aws, args.namespace).arn
             grafana_role_arn = self._grafana_role(name, args.aws, args.namespace, args.name_prefix).arn
 
         if args.aws is not None:
@@ -291,9 +305,29 @@ class Observability(pulumi.ComponentResource):
             depends_on=[self.prometheus_stack],
         )
         self.loki_url = f"http://loki-gateway.{args.namespace}.svc.cluster.local"
-        vendored_release(
-            name, ALLOY, namespace=args.namespace, values=alloy_values(self.loki_url), parent=self, depends_on=[loki]
+        tempo = vendored_release(
+            name,
+            TEMPO,
+            namespace=args.namespace,
+            values=tempo_values(
+                args.spec.traces_retention_hours,
+                args.aws.logs_bucket if args.aws else None,
+                args.aws.region if args.aws else None,
+                tempo_role_arn,
+            ),
+            parent=self,
+            depends_on=[self.prometheus_stack],
         )
+        tempo_host = f"{TEMPO_SERVICE}.{args.namespace}.svc.cluster.local"
+        vendored_release(
+            name,
+            ALLOY,
+            namespace=args.namespace,
+            values=alloy_values(self.loki_url, f"{tempo_host}:{OTLP_GRPC_PORT}"),
+            parent=self,
+            depends_on=[loki, tempo],
+        )
+        self.otlp_endpoint = f"http://alloy.{args.namespace}.svc.cluster.local:{OTLP_HTTP_PORT}"
         self.grafana_service = "kube-prometheus-stack-grafana"
         self.prometheus_service = "kube-prometheus-stack-prometheus"
         self.alertmanager_service = "kube-prometheus-stack-alertmanager"
@@ -316,6 +350,19 @@ class Observability(pulumi.ComponentResource):
             f"{name}-loki",
             namespace=namespace,
             service_account=LOKI_SERVICE_ACCOUNT,
+            inline_policy=policy,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _tempo_role(self, name: str, integration: AwsIntegration, namespace: str) -> aws.iam.Role:
+        """Tempo may keep blocks under traces/ of the logs bucket and nothing else."""
+        policy = pulumi.Output.all(integration.logs_bucket.arn, integration.logs_bucket.kms_key_arn).apply(
+            lambda arns: tempo_policy(arns[0], arns[1])
+        )
+        return integration.irsa.role(
+            f"{name}-tempo",
+            namespace=namespace,
+            service_account=TEMPO_SERVICE_ACCOUNT,
             inline_policy=policy,
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -353,16 +400,7 @@ class Observability(pulumi.ComponentResource):
         }
         if args.storage_class:
             storage["storageClassName"] = args.storage_class
-        datasources: list[dict[str, Any]] = [
-            {
-                "name": "Loki",
-                "uid": "loki",
-                "type": "loki",
-                "access": "proxy",
-                "url": f"http://loki-gateway.{args.namespace}.svc.cluster.local",
-                "jsonData": {"maxLines": 1000},
-            }
-        ]
+        datasources = trace_linked_datasources(args.namespace)
         grafana_service_account: dict[str, Any] = {"name": GRAFANA_SERVICE_ACCOUNT}
         if args.aws is not None and grafana_role_arn is not None:
             datasources.append(
@@ -391,6 +429,9 @@ class Observability(pulumi.ComponentResource):
                 "prometheusSpec": {
                     **everywhere,
                     "retention": args.spec.prometheus_retention,
+                    # Latency histograms carry trace ids as exemplars (OpenMetrics scrapes).
+                    "enableFeatures": ["exemplar-storage"],
+                    "exemplars": {"maxSize": 100_000},
                     "storageSpec": {"volumeClaimTemplate": {"spec": storage}},
                     "resources": resources("500m", "2Gi", "4Gi"),
                 }
@@ -423,6 +464,12 @@ class Observability(pulumi.ComponentResource):
                         "enabled": True,
                         "defaultDatasourceEnabled": True,
                         "alertmanager": {"enabled": True},
+                        # An exemplar on a latency panel opens its trace.
+                        "exemplarTraceIdDestinations": {
+                            "datasourceUid": TEMPO_UID,
+                            "traceIdLabelName": "trace_id",
+                            "urlDisplayLabel": "Trace",
+                        },
                     },
                 },
                 "additionalDataSources": datasources,
@@ -439,6 +486,68 @@ class Observability(pulumi.ComponentResource):
             },
             **HIDDEN_COMPONENTS_OFF,
         }
+
+
+LOKI_UID = "loki"
+TEMPO_UID = "tempo"
+PROMETHEUS_UID = "prometheus"  # kube-prometheus-stack's default datasource
+
+
+def trace_linked_datasources(namespace: str) -> list[dict[str, Any]]:
+    """Loki and Tempo, linked both ways: a log line's trace_id opens its trace; a span opens its
+    logs (same namespace, same trace id) and its route's request metrics. (`$$` is a literal `$`
+    in Grafana's provisioning files, which expand environment variables.)"""
+    return [
+        {
+            "name": "Loki",
+            "uid": LOKI_UID,
+            "type": "loki",
+            "access": "proxy",
+            "url": f"http://loki-gateway.{namespace}.svc.cluster.local",
+            "jsonData": {
+                "maxLines": 1000,
+                "derivedFields": [
+                    {
+                        "name": "trace_id",
+                        "matcherRegex": '"trace_id":"([0-9a-f]{32})"',
+                        "url": "$${__value.raw}",
+                        "datasourceUid": TEMPO_UID,
+                        "urlDisplayLabel": "Trace",
+                    }
+                ],
+            },
+        },
+        {
+            "name": "Tempo",
+            "uid": TEMPO_UID,
+            "type": "tempo",
+            "access": "proxy",
+            "url": f"http://{TEMPO_SERVICE}.{namespace}.svc.cluster.local:{QUERY_PORT}",
+            "jsonData": {
+                "tracesToLogsV2": {
+                    "datasourceUid": LOKI_UID,
+                    "tags": [{"key": "k8s.namespace.name", "value": "namespace"}],
+                    "filterByTraceID": True,
+                    "spanStartTimeShift": "-5m",
+                    "spanEndTimeShift": "5m",
+                },
+                "tracesToMetrics": {
+                    "datasourceUid": PROMETHEUS_UID,
+                    "tags": [{"key": "http.route", "value": "route"}],
+                    "queries": [
+                        {"name": "Request rate", "query": f"sum(rate({names.REQUESTS.name}_total{{$$__tags}}[5m]))"},
+                        {
+                            "name": "p99 latency",
+                            "query": "histogram_quantile(0.99, sum by (le) "
+                            f"(rate({names.REQUEST_DURATION.name}_bucket{{$$__tags}}[5m])))",
+                        },
+                    ],
+                },
+                "lokiSearch": {"datasourceUid": LOKI_UID},
+                "nodeGraph": {"enabled": True},
+            },
+        },
+    ]
 
 
 def grafana_ingress_values(ingress: GrafanaIngress | None) -> dict[str, Any]:

@@ -47,6 +47,13 @@ ALLOY = VendoredChart(
     "364ab478e6781b7ab7d8cd8a1fb3d5d1fa307c74aadbbd6f9f6db2e8e2fe65bc",
     "https://grafana.github.io/helm-charts",
 )
+# Tempo's single-binary chart, maintained by the Grafana community repository like Loki's.
+TEMPO = VendoredChart(
+    "tempo",
+    "2.2.4",
+    "80edb9f1e10779d9e25643ff47a3ba3933cb51c99fd09701c760f5b770974a83",
+    "https://grafana-community.github.io/helm-charts",
+)
 METRICS_SERVER = VendoredChart(
     "metrics-server",
     "3.13.1",
@@ -76,6 +83,7 @@ ALL = (
     KUBE_PROMETHEUS_STACK,
     LOKI,
     ALLOY,
+    TEMPO,
     METRICS_SERVER,
     KARPENTER,
     KARPENTER_CRD,

@@ -39,6 +39,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError,
 # of a valid row for the proxy and the container.
 from model_service.feedback import FeedbackIds
 from model_service.rows import InputError, parse_sagemaker_json
+from model_service.trace_context import format_traceparent, new_span_id, new_trace_id, parse_traceparent
 
 JSON = "application/json"
 
@@ -194,8 +195,23 @@ def parse_rows(event: dict[str, Any], config: Settings) -> list[list[float]]:
     return [values[start : start + features] for start in range(0, count * features, features)]
 
 
-def invoke(rows: list[list[float]], request_id: str, config: Settings) -> tuple[dict[str, Any], bytes, bytes]:
-    """Call the endpoint; return its parsed answer and the raw payloads (for capture)."""
+def trace_context(event: dict[str, Any]) -> str:
+    """The W3C traceparent to send on: the caller's, passed through unchanged (the proxy records
+    no span of its own), or a new, unsampled trace so the call can still be followed in the logs."""
+    headers = event.get("headers") or {}
+    incoming = headers.get("traceparent") if isinstance(headers, dict) else None
+    if isinstance(incoming, str) and len(incoming) <= 128:
+        parsed = parse_traceparent(incoming.encode("latin-1", "replace"))
+        if parsed is not None:
+            return format_traceparent(*parsed)
+    return format_traceparent(new_trace_id(), new_span_id(), sampled=False)
+
+
+def invoke(
+    rows: list[list[float]], request_id: str, traceparent: str, config: Settings
+) -> tuple[dict[str, Any], bytes, bytes]:
+    """Call the endpoint; return its parsed answer and the raw payloads (for capture). The trace
+    context goes in CustomAttributes: SageMaker hands the container no other header of ours."""
     payload = json.dumps({"instances": rows}).encode()
     try:
         response = runtime_client().invoke_endpoint(
@@ -204,6 +220,7 @@ def invoke(rows: list[list[float]], request_id: str, config: Settings) -> tuple[
             Accept=JSON,
             Body=payload,
             InferenceId=request_id,
+            CustomAttributes=f"traceparent={traceparent}",
         )
         body = response["Body"].read()
     except ClientError as error:
@@ -276,9 +293,9 @@ def capture(request_id: str, payload: bytes, answer: bytes, config: Settings) ->
         log("WARNING", "capture failed", request_id=request_id, error=type(error).__name__)
 
 
-def predict(event: dict[str, Any], request_id: str, config: Settings) -> tuple[dict[str, Any], int]:
+def predict(event: dict[str, Any], request_id: str, traceparent: str, config: Settings) -> tuple[dict[str, Any], int]:
     rows = parse_rows(event, config)
-    answer, payload, raw_answer = invoke(rows, request_id, config)
+    answer, payload, raw_answer = invoke(rows, request_id, traceparent, config)
     capture(request_id, payload, raw_answer, config)
     body = {
         "request_id": request_id,
@@ -388,10 +405,12 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     route = event.get("routeKey", "") if isinstance(event, dict) else ""
     rows = 0
     fields: dict[str, Any] = {}
+    traceparent = trace_context(event) if isinstance(event, dict) else format_traceparent(new_trace_id(), 1, False)
+    fields["trace_id"] = traceparent.split("-")[1]
     try:
         config = settings()
         if route == "POST /predict":
-            body, rows = predict(event, request_id, config)
+            body, rows = predict(event, request_id, traceparent, config)
         elif route == "POST /feedback":
             body = feedback(event, request_id, config)
         elif route == "GET /health":
@@ -413,6 +432,7 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except Exception as error:  # the last line of defence: a fault here must not leak a trace
         fields.update(reason="internal", error=type(error).__name__)
         response = respond(500, {"error": "internal error", "reason": "internal", "request_id": request_id}, request_id)
+    response["headers"]["traceresponse"] = traceparent
     status = response["statusCode"]
     log(
         "ERROR" if status >= 500 else "WARNING" if status >= 400 else "INFO",

@@ -19,8 +19,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import exposition, openmetrics
 
+from model_service import __version__
 from model_service.artifact import LoadedModel, accepted_bounds, load_model, resolve_model_dir
 from model_service.batching import MicroBatcher, Result
 from model_service.capture import ProductionData, Served, capture_record
@@ -34,7 +35,7 @@ from model_service.errors import (
     method_not_allowed,
 )
 from model_service.feedback import FeedbackIds, bearer_matches, signing_key
-from model_service.logs import AccessLog
+from model_service.logs import AccessEntry, AccessLog
 from model_service.metrics import ServiceMetrics
 from model_service.protocol import parse_csv, parse_json, parse_sagemaker_json, parse_v2_request, split_binary_body
 from model_service.request import REQUEST_ID_PATTERN, REQUEST_ID_RULE, Receive, Request
@@ -57,6 +58,8 @@ from model_service.routing import (
     Router,
 )
 from model_service.settings import BODY_EXPANSION, Settings
+from model_service.trace_context import traceparent_in_custom_attributes
+from model_service.tracing import Phase, Tracing, otlp_tracing
 
 log = logging.getLogger("model_service")
 
@@ -64,8 +67,24 @@ Scope = dict[str, Any]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+# Probes and scrapes: traced, they would only fill the trace store with health checks.
+UNTRACED_ROUTES = frozenset({ROUTE_LIVE, ROUTE_READY, ROUTE_PING, ROUTE_METRICS})
+
 # The binary tensor data extension's media type (KServe's client sends it with binary inputs).
 OCTET_STREAM = b"application/octet-stream"
+
+
+PROMETHEUS_TEXT = exposition.CONTENT_TYPE_LATEST.encode()
+OPENMETRICS = openmetrics.exposition.CONTENT_TYPE_LATEST.encode()
+
+
+def _log_ids(request: Request) -> dict[str, Any]:
+    """What ties an application log line to its request and trace."""
+    ids: dict[str, Any] = {"request_id": request.request_id}
+    if request.trace is not None:
+        ids["trace_id"] = request.trace.trace_id_hex
+        ids["span_id"] = request.trace.span_id_hex
+    return ids
 
 
 def _json(document: Any, status: int = 200) -> Response:
@@ -75,15 +94,20 @@ def _json(document: Any, status: int = 200) -> Response:
 class ModelServer:
     """ASGI callable; one instance serves one model."""
 
-    def __init__(self, settings: Settings, access_log: AccessLog | None = None) -> None:
+    def __init__(self, settings: Settings, access_log: AccessLog | None = None, tracing: Tracing | None = None) -> None:
         self.settings = settings
         self.metrics = ServiceMetrics(ROUTES)
         self.access_log = access_log or AccessLog(enabled=settings.access_log)
+        if tracing is None and settings.otel_exporter_otlp_endpoint:
+            tracing = otlp_tracing(settings.otel_exporter_otlp_endpoint, settings.trace_sample_ratio, __version__)
+        self.tracing = tracing
         key, shared = signing_key(settings.feedback_signing_key)
         self.feedback_ids_shared = shared
         self.feedback = FeedbackIds(key, settings.feedback_max_age_seconds, settings.replay_cache_bytes())
         self.stores = ProductionData(settings, self.metrics)
         self.model: LoadedModel | None = None
+        # The served version as a JSON value, for the access log.
+        self._model_version_json = "null"
         self.batcher: MicroBatcher | None = None
         self.load_error: str | None = None
         # Set once every load attempt failed: liveness fails, so Kubernetes restarts the pod.
@@ -131,6 +155,8 @@ class ModelServer:
                 # What is buffered for S3 is uploaded within the grace period.
                 await self.stores.close(timeout=max(self.settings.graceful_shutdown_seconds / 2, 1))
                 self.access_log.flush()
+                if self.tracing is not None:
+                    await asyncio.to_thread(self.tracing.shutdown)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -171,12 +197,13 @@ class ModelServer:
             model.feature_count,
             settings.max_batch_size,
             settings.max_batch_wait_ms / 1000,
-            self.metrics.observe_batch,
+            self.metrics.observe_batch if settings.model_metrics else None,
             bounds=accepted_bounds(model, settings.feature_range_tolerance),
             feature_names=model.feature_names,
         )
         self.metrics.model_loaded(model)
         self.model = model
+        self._model_version_json = orjson.dumps(model.version).decode()
         self.load_error = None
         gc.collect()
         gc.freeze()  # the model and start-up objects never need scanning again
@@ -202,7 +229,7 @@ class ModelServer:
         status = 500
         request: Request | None = None
         try:
-            request = self._request(scope, receive)
+            request = self._request(scope, receive, traced=match.route not in UNTRACED_ROUTES)
             cost = 0
             metrics.in_flight += 1
             try:
@@ -235,18 +262,25 @@ class ModelServer:
                 await send({"type": "http.response.body", "body": body})
         finally:
             # Whatever happened, the request is counted once and logged once.
-            elapsed = time.perf_counter() - started
-            metrics.observe_request(match.route, status, elapsed)
+            ended = time.perf_counter()
+            elapsed = ended - started
+            trace = request.trace if request is not None else None
+            if trace is not None and trace.sampled:
+                metrics.observe_request(match.route, status, elapsed, trace.trace_id_hex)
+                self._record_trace(request, method, match.route, status=status, started=started, ended=ended)  # type: ignore[arg-type]
+            else:
+                metrics.observe_request(match.route, status, elapsed)
             if self.access_log.enabled and request is not None:
                 self._log_access(request, method, match.route, status, elapsed)
 
-    def _request(self, scope: Scope, receive: Receive) -> Request:
+    def _request(self, scope: Scope, receive: Receive, *, traced: bool) -> Request:
         request_id: str | None = None
         bad_request_id = False
         content_type = b""
         content_length = -1
         authorization = b""
         binary_header_length = None
+        traceparent = None
         for key, value in scope["headers"]:
             if key == b"content-type":
                 content_type = value
@@ -263,6 +297,11 @@ class ModelServer:
                 authorization = value
             elif key == b"inference-header-content-length":
                 binary_header_length = value
+            elif key == b"traceparent":
+                traceparent = value
+            elif key == b"x-amzn-sagemaker-custom-attributes" and traceparent is None:
+                # SageMaker passes no custom headers: the proxy sends the traceparent in here.
+                traceparent = traceparent_in_custom_attributes(value)
         request = Request(
             receive,
             request_id or f"{self._id_prefix}-{next(self._id_counter):x}",
@@ -274,6 +313,12 @@ class ModelServer:
         )
         request.authorization = authorization
         request.binary_header_length = binary_header_length
+        if self.tracing is not None and traced:
+            trace = request.trace = self.tracing.begin(traceparent)
+            # Where there is a trace to look up, or the caller started it: the log line (found by
+            # x-request-id) carries the ids of every other request.
+            if trace.sampled or trace.parent_span_id is not None:
+                request.response_headers.append((b"traceresponse", trace.traceresponse()))
         if bad_request_id:
             request.refusal = InputError(400, "bad_request_id", f"x-request-id must be {REQUEST_ID_RULE}")
         return request
@@ -291,15 +336,13 @@ class ModelServer:
             if error.status < 500:  # 503 "not ready" is the server's state, not bad input
                 self.metrics.validation_failure(error.reason)
             else:
-                log.error(
-                    "request failed", extra={"request_id": request.request_id, "route": route, "reason": error.reason}
-                )
+                log.error("request failed", extra={**_log_ids(request), "route": route, "reason": error.reason})
             if error.status in (408, 413):  # the rest of the body is not read: end the connection
                 request.response_headers.append((b"connection", b"close"))
             elif error.status == 503:
                 request.response_headers.append((b"retry-after", b"1"))
         elif not isinstance(error, ClientDisconnectedError):
-            log.exception("request failed", extra={"request_id": request.request_id, "route": route})
+            log.exception("request failed", extra={**_log_ids(request), "route": route})
         return answer_for(error, request.request_id)
 
     def _admit(self, request: Request) -> int:
@@ -316,21 +359,57 @@ class ModelServer:
         return cost
 
     def _log_access(self, request: Request, method: str, route: str, status: int, elapsed: float) -> None:
-        entry = {
-            "level": "info",
-            "message": "request",
-            "request_id": request.request_id,
-            "method": method,
-            "route": route,
-            "status": status,
-            "latency_ms": round(elapsed * 1000, 3),
-            "model_version": self.model.version if self.model else None,
-        }
-        if request.rows:
-            entry["rows"] = request.rows
-            if self.settings.log_features:
-                entry["features"] = request.values
+        trace = request.trace
+        entry: AccessEntry = (
+            time.time(),
+            request.request_id,
+            method,
+            route,
+            status,
+            elapsed,
+            self._model_version_json,
+            request.rows,
+            request.values if request.rows and self.settings.log_features else None,
+            *((trace.trace_id, trace.span_id, trace.sampled) if trace is not None else (0, 0, False)),
+        )
         self.access_log.write(entry)
+
+    def _record_trace(
+        self, request: Request, method: str, route: str, *, status: int, started: float, ended: float
+    ) -> None:
+        """The spans of a sampled request: the server span, and parse, batch wait and model call
+        where the request got that far."""
+        trace = request.trace
+        assert trace is not None and self.tracing is not None
+        model = self.model
+        attributes: dict[str, str | int] = {
+            "http.request.method": method,
+            "http.route": route,
+            "http.response.status_code": status,
+            "request.id": request.request_id,
+        }
+        if model is not None:
+            attributes["model.name"] = model.name
+            attributes["model.version"] = model.version
+        phases = []
+        if trace.parsed_at:
+            phases.append(Phase("parse", started, trace.parsed_at, {}))
+        batch = trace.batch
+        if batch is not None:
+            attributes["rows"] = request.rows
+            sizes: dict[str, str | int] = {"batch.rows": batch.rows}
+            phases.append(Phase("batch.wait", trace.submitted_at, batch.started, sizes))
+            model_attributes = {**sizes, "model.version": model.version if model else ""}
+            phases.append(Phase("model.predict", batch.started, batch.started + batch.seconds, model_attributes))
+        self.tracing.record(
+            trace,
+            f"{method} {route}",
+            started=started,
+            ended=ended,
+            attributes=attributes,
+            phases=phases,
+            failed=status >= 500,
+        )
 
     # -- handlers ------------------------------------------------------------------------------
 
@@ -368,8 +447,6 @@ class ModelServer:
         return await self._ready(request, _)
 
     async def _server_metadata(self, request: Request, _: RouteMatch) -> Response:
-        from model_service import __version__
-
         return _json({"name": "model-service", "version": __version__, "extensions": []})
 
     async def _model_metadata(self, request: Request, match: RouteMatch) -> Response:
@@ -386,7 +463,18 @@ class ModelServer:
         assert self.batcher is not None
         request.rows = rows
         request.values = values
+        trace = request.trace
+        if trace is not None and trace.sampled:
+            trace.parsed_at = trace.submitted_at = time.perf_counter()
         return self.batcher.submit(values, rows)
+
+    @staticmethod
+    def _batched(request: Request, result: Result) -> tuple[list[int], list[list[float]]]:
+        """The predictions of a request's batch result; the batch goes into its trace."""
+        labels, probabilities, batch = result
+        if request.trace is not None:
+            request.trace.batch = batch
+        return labels, probabilities
 
     async def _infer(self, request: Request, match: RouteMatch) -> Response:
         model = self._require_model(match.model_name, match.model_version)
@@ -400,7 +488,7 @@ class ModelServer:
         parsed = parse_v2_request(document, model.feature_count, self.settings.max_rows_per_request, binary)
         if parsed.request_id:
             request.request_id = parsed.request_id
-        labels, probabilities = await self._predict(request, parsed.values, parsed.rows)
+        labels, probabilities = self._batched(request, await self._predict(request, parsed.values, parsed.rows))
         feedback_id = self._feedback_id(request, labels)
         if self.stores.capture is not None:
             self._capture(request, model, labels, probabilities, feedback_id)
@@ -428,7 +516,7 @@ class ModelServer:
                 "content_type",
                 f"content type {media.decode('latin-1')!r} is not supported; send application/json or text/csv",
             )
-        labels, probabilities = await self._predict(request, values, count)
+        labels, probabilities = self._batched(request, await self._predict(request, values, count))
         feedback_id = self._feedback_id(request, labels)
         if self.stores.capture is not None:
             self._capture(request, model, labels, probabilities, feedback_id)
@@ -525,4 +613,9 @@ class ModelServer:
         )
 
     async def _metrics(self, request: Request, _: RouteMatch) -> Response:
-        return 200, generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST.encode()
+        """Prometheus text, or OpenMetrics (which carries the latency exemplars) when the scraper
+        asks for it, as Prometheus does."""
+        accept = request.header(b"accept") or b""
+        if b"application/openmetrics-text" in accept:
+            return 200, self.metrics.exposition(openmetrics_format=True), OPENMETRICS
+        return 200, self.metrics.exposition(), PROMETHEUS_TEXT

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,8 +26,20 @@ from model_service.errors import InputError
 Predict = Callable[[np.ndarray], np.ndarray]
 # (rows, probabilities, predicted class indices, seconds the model took)
 OnBatch = Callable[[np.ndarray, np.ndarray, np.ndarray, float], None]
-# What a request gets back: predicted class indices and probabilities, as Python lists.
-Result = tuple[list[int], list[list[float]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """The model call a request's rows went into (for its trace): rows in it, when it started
+    (perf_counter()) and how long it took."""
+
+    rows: int
+    started: float
+    seconds: float
+
+
+# What a request gets back: predicted class indices and probabilities, as Python lists, and the batch.
+Result = tuple[list[int], list[list[float]], Batch]
 
 
 class MicroBatcher:
@@ -121,10 +134,13 @@ class MicroBatcher:
         if self.on_batch is not None:
             self.on_batch(batch, probabilities, labels, seconds)
         label_list, probability_list = labels.tolist(), probabilities.tolist()
+        shared = Batch(len(batch), started, seconds)
         offset = 0
         for count, future in zip(counts, futures, strict=True):
             if not future.done():  # a client that went away cancelled its future
-                future.set_result((label_list[offset : offset + count], probability_list[offset : offset + count]))
+                future.set_result(
+                    (label_list[offset : offset + count], probability_list[offset : offset + count], shared)
+                )
             offset += count
 
     @staticmethod

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from model_service.errors import JSON, ClientDisconnectedError, InputError
+
+if TYPE_CHECKING:
+    from model_service.tracing import RequestTrace
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -34,6 +37,7 @@ class Request:
         "request_id",
         "response_headers",
         "rows",
+        "trace",
         "values",
     )
 
@@ -64,6 +68,16 @@ class Request:
         # What the access log reports of a prediction request.
         self.rows = 0
         self.values: list[float] | None = None
+        # Set when the server traces requests (model_service.tracing).
+        self.trace: RequestTrace | None = None
+
+    def header(self, name: bytes) -> bytes | None:
+        """A request header by its lower-case name (for the rare route that needs one not read
+        up front)."""
+        for key, value in self._scope.get("headers", ()):
+            if key == name:
+                return bytes(value)
+        return None
 
     def media_type(self) -> bytes:
         return self.content_type.split(b";", 1)[0].strip().lower()

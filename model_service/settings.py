@@ -69,6 +69,13 @@ class Settings:
     log_level: str = "INFO"
     log_features: bool = False
     access_log: bool = True
+    # Prediction counts, confidence and per-feature drift histograms (the request metrics, rate,
+    # errors and latency, are always on).
+    model_metrics: bool = True
+    # Traces go to this OTLP/HTTP collector (Alloy in the cluster); empty: no tracing at all.
+    otel_exporter_otlp_endpoint: str = ""
+    # Share of new traces sampled; a caller's sampled traceparent is always continued.
+    trace_sample_ratio: float = 0.01
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -193,6 +200,14 @@ class Settings:
                 self.log_level,
                 "DEBUG, INFO, WARNING or ERROR",
             ),
+            (
+                not self.otel_exporter_otlp_endpoint
+                or self.otel_exporter_otlp_endpoint.startswith(("http://", "https://")),
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                self.otel_exporter_otlp_endpoint,
+                "empty or an http(s):// URL of an OTLP/HTTP collector",
+            ),
+            (0 <= self.trace_sample_ratio <= 1, "TRACE_SAMPLE_RATIO", self.trace_sample_ratio, "0 to 1"),
             (
                 not self.model_uri or self.model_uri.startswith("s3://"),
                 "MODEL_URI",

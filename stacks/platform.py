@@ -20,6 +20,7 @@ from components.drift_monitor import DriftMonitor, DriftMonitorArgs
 from components.inference_api import GROUND_TRUTH_PREFIX as SAGEMAKER_GROUND_TRUTH_PREFIX
 from components.inference_api import Capture, Feedback, InferenceApi, InferenceApiArgs
 from components.model_service import CLASS_NAMES, ModelAccess, ModelService, ModelServiceArgs, ProductionDataAccess
+from components.model_service import NAMESPACE as MODEL_SERVICE_NAMESPACE
 from components.network import Network, NetworkArgs
 from components.observability import AwsIntegration, Observability, ObservabilityArgs, port_forward_command
 from components.registry import Registry, RegistryArgs
@@ -236,6 +237,7 @@ def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any
             storage_class="gp3" if core is not None else None,
             aws=integration,
             after=tuple(services.releases),
+            trace_sources=(MODEL_SERVICE_NAMESPACE,),
         ),
         opts=on_cluster,
     )
@@ -260,6 +262,7 @@ def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any
             model=model_access,
             data=data_access,
             monitoring_namespace=observability.namespace,
+            otlp_endpoint=observability.otlp_endpoint,
             after=(observability.prometheus_stack,),
         ),
         opts=on_cluster,

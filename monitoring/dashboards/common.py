@@ -19,6 +19,7 @@ def service_variables() -> list[Any]:
     return [
         datasource_variable("datasource", "Prometheus", "prometheus"),
         datasource_variable("loki", "Loki", "loki"),
+        datasource_variable("tempo", "Tempo", "tempo"),
         prometheus_variable("namespace", "Namespace", f"label_values({ready}, namespace)"),
         prometheus_variable("job", "Job", f'label_values({ready}{{namespace=~"$namespace"}}, job)'),
         prometheus_variable(

@@ -9,7 +9,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from grafana_foundation_sdk.builders import barchart, cloudwatch, common, dashboard, loki, prometheus, stat, timeseries
+from grafana_foundation_sdk.builders import (
+    barchart,
+    cloudwatch,
+    common,
+    dashboard,
+    loki,
+    prometheus,
+    stat,
+    table,
+    tempo,
+    timeseries,
+)
 from grafana_foundation_sdk.builders import logs as logs_panel
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.cloudwatch import MetricEditorMode, MetricQueryType
@@ -26,6 +37,7 @@ from grafana_foundation_sdk.models.dashboard import (
 PROMETHEUS = DataSourceRef(type_val="prometheus", uid="${datasource}")
 LOKI = DataSourceRef(type_val="loki", uid="${loki}")
 CLOUDWATCH = DataSourceRef(type_val="cloudwatch", uid="${cloudwatch}")
+TEMPO = DataSourceRef(type_val="tempo", uid="${tempo}")
 WIDTH = 24
 PANEL_HEIGHT = 8
 LOGS_HEIGHT = 10
@@ -181,12 +193,17 @@ class Board:
         width: int = 12,
         thresholds: Sequence[tuple[float, str]] = (),
         minimum: float | None = None,
+        exemplars: bool = False,
     ) -> None:
-        """A Prometheus panel: `targets` are (PromQL, legend) pairs."""
+        """A Prometheus panel: `targets` are (PromQL, legend) pairs; `exemplars` shows the traced
+        requests behind a histogram's series as points that open their trace."""
         builder = _PANELS[kind]()
         if thresholds and kind == "timeseries":
             builder.thresholds_style(common.GraphThresholdsStyleConfig().mode(GraphTresholdsStyleMode.LINE))
-        queries = [prometheus.Dataquery().datasource(PROMETHEUS).expr(e).legend_format(legend) for e, legend in targets]
+        queries = [
+            prometheus.Dataquery().datasource(PROMETHEUS).expr(e).legend_format(legend).exemplar(exemplars)
+            for e, legend in targets
+        ]
         self._panel(
             builder,
             title,
@@ -232,6 +249,20 @@ class Board:
             .wrap_log_message(True)
             .sort_order(LogsSortOrder.DESCENDING)
             .with_target(loki.Dataquery().datasource(LOKI).expr(expr).ref_id("A"))
+        )
+
+    def traces(self, title: str, description: str, traceql: str, limit: int = 20) -> None:
+        """A table of the traces a TraceQL query finds; each row opens its trace."""
+        self._builder.with_panel(
+            table.Panel()
+            .id(self._next_id())
+            .title(title)
+            .description(description)
+            .datasource(TEMPO)
+            .grid_pos(self._place(WIDTH, LOGS_HEIGHT))
+            .with_target(
+                tempo.TempoQuery().datasource(TEMPO).query_type("traceql").query(traceql).limit(limit).ref_id("A")
+            )
         )
 
     def json(self) -> dict[str, Any]:

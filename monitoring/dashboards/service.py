@@ -10,6 +10,11 @@ PAGE_BURN = slo.PAGE[0].factor
 SERVER_ERRORS = 'status_class="5xx"'
 
 
+# What "slow" means for the slow-traces table: a tenth of the latency objective's threshold, well
+# above a typical request and early enough to see a slowdown coming.
+SLOW_REQUEST = f"{slo.LATENCY_THRESHOLD_SECONDS * 100:g}ms"
+
+
 def board() -> Board:
     b = Board(
         "model-service",
@@ -73,6 +78,7 @@ def board() -> Board:
                 )
             ],
             width=8,
+            exemplars=True,
         )
     b.prometheus(
         "Model call duration p99",
@@ -85,6 +91,27 @@ def board() -> Board:
         "Rows per model call: concurrent requests batched together.",
         "none",
         [(f"sum({rate(names.BATCH_SIZE.sum)}) / sum({rate(names.BATCH_SIZE.count)})", "rows per call")],
+    )
+    b.row("Slow requests")
+    b.prometheus(
+        "Slowest traced requests",
+        "Each point is one traced request (an exemplar) at its latency: click it to open the trace, and "
+        "from the trace its log lines. The line is the p99 of the same routes.",
+        "s",
+        [
+            (
+                f"histogram_quantile(0.99, sum by (route, le) ({rate(names.REQUEST_DURATION.bucket)}))",
+                "p99 {{route}}",
+            )
+        ],
+        width=24,
+        exemplars=True,
+    )
+    b.traces(
+        "Slow traces",
+        f"Traced model-service requests slower than {SLOW_REQUEST}, newest first (Tempo; a tenth of a "
+        "percent to a percent of requests are traced, TRACE_SAMPLE_RATIO).",
+        f'{{resource.service.name="model-service" && kind=server && duration > {SLOW_REQUEST}}}',
     )
     b.row("Saturation and pods")
     b.prometheus(

@@ -1,4 +1,4 @@
-"""Config of the model service area: chart profile, image, model version, replicas, capture."""
+"""Config of the model service area: chart profile, image, model version, replicas, capture, tracing."""
 
 from __future__ import annotations
 
@@ -27,4 +27,5 @@ def read(reader: Reader) -> ModelServiceSpec:
         min_replicas=minimum,
         max_replicas=maximum,
         capture_percent=reader.integer("modelServiceCapturePercent", minimum=0, maximum=100),
+        trace_sample_ratio=reader.number("modelServiceTraceSampleRatio", minimum=0, maximum=1),
     )

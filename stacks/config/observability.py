@@ -1,4 +1,4 @@
-"""Config of the observability area: Prometheus and Loki retention and size, Grafana's login."""
+"""Config of the observability area: Prometheus, Loki and Tempo retention and size, Grafana's login."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ def read(reader: Reader, aws_enabled: bool) -> ObservabilitySpec:
         loki_scalable=reader.boolean("lokiScalable"),
         loki_chunks_cache_mb=reader.integer("lokiChunksCacheMb", minimum=0, maximum=65536),
         loki_results_cache_mb=reader.integer("lokiResultsCacheMb", minimum=0, maximum=65536),
+        traces_retention_hours=reader.integer("tracesRetentionHours", minimum=1, maximum=8760),
         grafana_admin_password=reader.secret("grafanaAdminPassword"),
         grafana_ingress=_grafana_ingress(reader, aws_enabled),
     )

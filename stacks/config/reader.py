@@ -91,6 +91,21 @@ class Reader:
             self.problem(key, value, f"must be at most {maximum}")
         return value
 
+    def number(self, key: str, minimum: float, maximum: float) -> float:
+        """A finite number within [minimum, maximum]."""
+        raw = self._raw(key)
+        if raw is None:
+            self._missing(key)
+            return 0.0
+        try:
+            value = float(raw)
+        except ValueError:
+            self.problem(key, raw, "must be a number")
+            return 0.0
+        if not minimum <= value <= maximum:  # NaN fails this too
+            self.problem(key, raw, f"must be between {minimum:g} and {maximum:g}")
+        return value
+
     def boolean(self, key: str) -> bool:
         raw = self._raw(key)
         if raw is None:

@@ -53,3 +53,21 @@ def test_soak_benchmark_runs_and_reports_the_memory_curve() -> None:
     requests = int(re.search(r"; (\d+) requests, 0 errors", result.stdout).group(1))  # type: ignore[union-attr]
     assert requests > 0
     assert "verdict: bounded and under the limit" in result.stdout
+
+
+def test_observability_benchmark_measures_every_switch_and_proves_nothing_was_dropped() -> None:
+    require_tool("wrk", "apt-get install wrk")
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.observability", "--rounds", "1", "--duration", "1", "--concurrency", "8"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    for variant in ("none", "access-log", "model-metrics", "tracing", "all"):
+        assert re.search(
+            rf"^\s+{variant}\s+\d+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+0\s+[\d.]+\s+[\d.]+$", result.stdout, re.M
+        ), result.stdout
+    assert "nothing dropped: every log line, metric and sampled span: PASS" in result.stdout
+    assert re.search(r"all costs -?[\d.]+% of none's throughput <= 10%: (PASS|FAIL)", result.stdout)

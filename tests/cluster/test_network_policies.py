@@ -67,6 +67,10 @@ NEEDED = [
     ("kube-prometheus-stack-grafana", "alertmanager", "http-web"),
     ("kube-prometheus-stack-grafana", "loki-gateway", "http-metrics"),
     ("alloy", "loki-gateway", "http-metrics"),
+    # Traces: the pods to Alloy's OTLP receiver, Alloy to Tempo, Grafana reads Tempo.
+    ("model-service", "alloy", "otlp-http"),
+    ("alloy", "tempo", "otlp-grpc"),
+    ("kube-prometheus-stack-grafana", "tempo", "prom-metrics"),
     ("model-service", "kube-dns", 53),
     ("alloy", "kube-dns", 53),
     ("model-service", S3, 443),
@@ -75,6 +79,8 @@ NEEDED = [
 ]
 DENIED = [
     ("model-service", "prometheus", "web"),
+    ("model-service", "tempo", "otlp-grpc"),  # only through Alloy
+    ("a-pod-in-default", "alloy", "otlp-http"),
     ("a-pod-in-default", "loki-gateway", "http-metrics"),
     ("a-pod-in-default", "kube-prometheus-stack-grafana", "grafana"),
     ("model-service", SOMEWHERE, 80),

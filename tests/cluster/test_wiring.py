@@ -88,6 +88,44 @@ def test_alloy_pushes_to_a_loki_service(cluster: Cluster) -> None:
     assert port in _service_ports(cluster).get((service, namespace), set()), url
 
 
+def test_traces_go_from_the_model_service_through_alloy_to_tempo(cluster: Cluster) -> None:
+    """The pods' OTLP endpoint is a port of Alloy's Service that Alloy's receiver listens on, and
+    Alloy exports to a Tempo Service port that Tempo receives OTLP on."""
+    services = _service_ports(cluster)
+    deployment = next(m for m in cluster.of_kind("Deployment") if m.name == "model-service")
+    (container,) = deployment.doc["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    endpoint = env["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    service, namespace, port = _resolve(cluster, endpoint)
+    assert port in services.get((service, namespace), set()), f"{endpoint}: no such Service port"
+    config = _alloy_config(cluster)
+    assert re.search(rf'otelcol\.receiver\.otlp "pods" \{{\s*http \{{\s*endpoint = "0\.0\.0\.0:{port}"', config)
+    (exporter,) = re.findall(r'otelcol\.exporter\.otlp "tempo" \{\s*client \{\s*endpoint = "([^"]+)"', config)
+    tempo_service, tempo_namespace, tempo_port = _resolve(cluster, f"grpc://{exporter}")
+    assert tempo_port in services.get((tempo_service, tempo_namespace), set()), exporter
+    tempo_config = next(
+        m for m in cluster.of_kind("ConfigMap") if m.source == "tempo" and "tempo.yaml" in m.doc["data"]
+    )
+    receivers = yaml.safe_load(tempo_config.doc["data"]["tempo.yaml"])["distributor"]["receivers"]
+    assert receivers["otlp"]["protocols"]["grpc"]["endpoint"].endswith(f":{tempo_port}")
+
+
+def test_every_datasource_link_names_a_datasource_that_exists(cluster: Cluster) -> None:
+    sources = next(m for m in cluster.of_kind("ConfigMap") if m.name.endswith("grafana-datasource"))
+    listed = yaml.safe_load(sources.doc["data"]["datasource.yaml"])["datasources"]
+    uids = {source.get("uid") for source in listed}
+    links = []
+    for source in listed:
+        data = source.get("jsonData") or {}
+        links += [field["datasourceUid"] for field in data.get("derivedFields", [])]
+        links += [
+            data[key]["datasourceUid"] for key in ("tracesToLogsV2", "tracesToMetrics", "lokiSearch") if key in data
+        ]
+        links += [item["datasourceUid"] for item in data.get("exemplarTraceIdDestinations", [])]
+    assert {"tempo", "loki", "prometheus"} <= set(links)
+    assert set(links) <= uids, f"links to {set(links) - uids}, which no datasource has"
+
+
 def _trusted_service_accounts(cluster: Cluster) -> dict[str, str]:
     """system:serviceaccount:<ns>:<name> -> the ARN of the role that trusts it."""
     trusted = {}
@@ -242,6 +280,8 @@ def test_the_model_service_accepts_the_settings_its_pod_gets(cluster: Cluster) -
             environ[item["name"]] = str(_quantity_bytes(container["resources"]["limits"]["memory"]))
         elif "secretKeyRef" in source:
             environ[item["name"]] = "x" * 40  # what the generated Secret holds (40 and 64 characters)
+        elif "fieldRef" in source:
+            environ[item["name"]] = "model-service-0"  # the pod's name
         else:
             environ[item["name"]] = item["value"]
     settings = Settings.from_env(environ)

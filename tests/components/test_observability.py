@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,9 @@ import pytest
 import yaml
 
 from components.observability import Receivers, alertmanager_config
-from components.vendored_charts import ALLOY, KUBE_PROMETHEUS_STACK, LOKI
+from components.vendored_charts import ALLOY, KUBE_PROMETHEUS_STACK, LOKI, TEMPO
 from tests.support.chart_values import write
-from tests.support.pulumi_harness import REPO, StackRun, run_program
+from tests.support.pulumi_harness import REPO, StackRun, run_program, stack_config
 
 SECRETS = {
     "alertSlackWebhookUrl": "https://hooks.slack.example/T0K3N-slack",
@@ -43,7 +44,7 @@ def releases(run: StackRun) -> dict[str, dict[str, Any]]:
 
 def test_charts_install_from_the_vendored_archives_with_no_repository_on_the_path(run: StackRun) -> None:
     found = releases(run)
-    for chart in (KUBE_PROMETHEUS_STACK, LOKI, ALLOY):
+    for chart in (KUBE_PROMETHEUS_STACK, LOKI, TEMPO, ALLOY):
         release = found[chart.name]
         assert release["chart"] == f"charts/vendor/{chart.name}-{chart.version}.tgz"
         assert (REPO / release["chart"]).is_file()
@@ -109,7 +110,7 @@ def test_grafana_datasources_and_sidecars(run: StackRun) -> None:
     assert grafana["sidecar"]["datasources"]["alertmanager"]["enabled"] is True
     sources = {source["type"] for source in grafana["additionalDataSources"]}
     if run.outputs["awsEnabled"]:
-        assert sources == {"loki", "cloudwatch"}
+        assert sources == {"loki", "tempo", "cloudwatch"}
         role = grafana["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
         assert role.endswith("/observability-grafana-cloudwatch")
         subject = _trust_subject(run, "observability-grafana-cloudwatch")
@@ -122,7 +123,7 @@ def test_grafana_datasources_and_sidecars(run: StackRun) -> None:
             for a in actions
         ), actions
     else:
-        assert sources == {"loki"}, "no CloudWatch without AWS"
+        assert sources == {"loki", "tempo"}, "no CloudWatch without AWS"
         assert "annotations" not in grafana["serviceAccount"]
 
 
@@ -222,6 +223,7 @@ def test_values_are_written_out_for_rendering_against_the_real_charts(tmp_path: 
     assert {path.name for path in written} == {
         "kube-prometheus-stack.yaml",
         "loki.yaml",
+        "tempo.yaml",
         "alloy.yaml",
         "model-service.yaml",
         "metrics-server.yaml",
@@ -269,3 +271,41 @@ def test_model_service_feedback_credentials_are_generated_secrets_the_release_po
     release = run.one("kubernetes:helm.sh/v3:Release", "model-service-release")
     assert secret.urn in release.dependencies
     assert "modelFeedbackToken" in run.secret_outputs
+
+
+def test_traces_flow_from_alloy_to_tempo_and_link_to_logs_metrics_and_exemplars(run: StackRun) -> None:
+    """Tempo keeps traces for tracesRetentionHours, in traces/ of the logs bucket through its own
+    role on AWS (local disk else); Grafana links traces, logs and exemplars both ways; Prometheus
+    stores exemplars."""
+    values = releases(run)
+    tempo = values["tempo"]["values"]
+    config = stack_config(run.outputs["stack"])
+    hours = config["mlops-platform:tracesRetentionHours"]
+    assert tempo["tempo"]["retention"] == f"{hours}h"
+    storage = tempo["tempo"]["storage"]["trace"]
+    if run.outputs["awsEnabled"]:
+        assert storage["backend"] == "s3" and storage["s3"]["bucket"] == run.outputs["logsBucket"]
+        assert storage["s3"]["prefix"] == "traces"
+        assert tempo["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"].endswith("/observability-tempo")
+        assert _trust_subject(run, "observability-tempo") == "system:serviceaccount:monitoring:tempo"
+        policy = json.loads(run.one("aws:iam/rolePolicy:RolePolicy", "observability-tempo-inline").inputs["policy"])
+        objects = [s for s in policy["Statement"] if "s3:PutObject" in s["Action"]]
+        assert [r.rsplit(":::", 1)[1] for r in objects[0]["Resource"]] == [f"{run.outputs['logsBucket']}/traces/*"]
+    else:
+        assert storage["backend"] == "local" and "annotations" not in tempo["serviceAccount"]
+
+    stack = values["kube-prometheus-stack"]["values"]
+    assert "exemplar-storage" in stack["prometheus"]["prometheusSpec"]["enableFeatures"]
+    assert stack["grafana"]["sidecar"]["datasources"]["exemplarTraceIdDestinations"]["datasourceUid"] == "tempo"
+    sources = {source["uid"]: source for source in stack["grafana"]["additionalDataSources"]}
+    (derived,) = sources["loki"]["jsonData"]["derivedFields"]
+    assert derived["datasourceUid"] == "tempo" and derived["url"] == "$${__value.raw}"
+    line = '{"message":"request","trace_id":"0af7651916cd43dd8448eb211c80319c","span_id":"b7ad6b7169203331"}'
+    assert re.search(derived["matcherRegex"], line)[1] == "0af7651916cd43dd8448eb211c80319c"  # type: ignore[index]
+    links = sources["tempo"]["jsonData"]
+    assert links["tracesToLogsV2"]["datasourceUid"] == "loki" and links["tracesToLogsV2"]["filterByTraceID"]
+    assert links["tracesToMetrics"]["datasourceUid"] == "prometheus"
+
+    service = values["model-service"]["values"]
+    assert service["tracing"]["otlpEndpoint"] == "http://alloy.monitoring.svc.cluster.local:4318"
+    assert service["tracing"]["sampleRatio"] == float(config["mlops-platform:modelServiceTraceSampleRatio"])

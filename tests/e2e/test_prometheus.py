@@ -1,7 +1,8 @@
 """End to end: the real model service scraped by a real Prometheus loaded with exactly the chart's
 rule file. Normal traffic, then shifted traffic: the drift alert goes pending or firing for the
 shifted feature only; every recording rule and every dashboard query returns data; every metric
-a rule or dashboard names exists."""
+a rule or dashboard names exists; with exemplar storage on (as the stack runs it), the latency
+exemplars come back through the query API and name traces the service sampled."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import pytest
 import yaml
 from sklearn.datasets import load_wine
 
+from bench.otlp_receiver import OtlpReceiver
 from tests.support.model_server import RunningServer, free_port, send_rows, start_server
 from tests.support.pulumi_harness import REPO
 from tests.support.tools import require_tool
@@ -57,7 +59,14 @@ class Prometheus:
 def stack(artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, Prometheus]]:
     binary = require_tool("prometheus", "apt-get install prometheus (Debian/Ubuntu) or a Prometheus release")
     workdir = tmp_path_factory.mktemp("e2e")
-    service = start_server(workdir / "service.log", MODEL_DIR=str(artifact), MAX_ROWS_PER_REQUEST="1024")
+    receiver = OtlpReceiver()
+    service = start_server(
+        workdir / "service.log",
+        MODEL_DIR=str(artifact),
+        MAX_ROWS_PER_REQUEST="1024",
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        TRACE_SAMPLE_RATIO="0.5",
+    )
     port = free_port()
     # The equivalent of the chart's ServiceMonitor: the same path, job and namespace labels.
     config = {
@@ -78,6 +87,8 @@ def stack(artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             f"--config.file={workdir / 'prometheus.yml'}",
             f"--storage.tsdb.path={workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
+            # As the stack runs it (components/observability.py): exemplars are kept.
+            "--enable-feature=exemplar-storage",
         ],
         stdout=(workdir / "prometheus.log").open("wb"),
         stderr=subprocess.STDOUT,
@@ -92,6 +103,7 @@ def stack(artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         process.terminate()
         process.wait(timeout=30)
         service.stop()
+        receiver.close()
 
 
 def _ready(prometheus: Prometheus) -> bool:
@@ -201,3 +213,23 @@ def test_every_metric_a_rule_or_dashboard_names_exists(stack: tuple[RunningServe
     known = set(prometheus.client.get("/api/v1/label/__name__/values").json()["data"])
     missing = sorted(named - known - EXTERNAL_METRICS)
     assert missing == [], f"named in rules or dashboards but neither exported nor recorded: {missing}"
+
+
+def test_prometheus_keeps_the_latency_exemplars_and_they_name_sampled_traces(
+    stack: tuple[RunningServer, Prometheus],
+) -> None:
+    service, prometheus = stack
+    sampled = {
+        entry["trace_id"]
+        for entry in (json.loads(line) for line in service.log_lines())
+        if entry.get("message") == "request" and entry.get("trace_sampled")
+    }
+    now = time.time()
+    answer = prometheus.client.get(
+        "/api/v1/query_exemplars",
+        params={"query": "model_service_request_duration_seconds_bucket", "start": now - 600, "end": now},
+    ).json()
+    assert answer["status"] == "success", answer
+    exemplars = [exemplar for series in answer["data"] for exemplar in series["exemplars"]]
+    assert exemplars, "Prometheus returned no exemplars"
+    assert {exemplar["labels"]["trace_id"] for exemplar in exemplars} <= sampled

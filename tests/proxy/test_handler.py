@@ -250,7 +250,7 @@ def test_the_function_package_runs_on_its_own_and_shares_the_services_row_contra
         unpack(FUNCTION_FILES, tmp_path), extra="import model_service.rows as rows; print(rows.__file__); "
     )
     assert Path(where).resolve() == (tmp_path / "model_service" / "rows.py").resolve()
-    assert modules == "['model_service', 'model_service.feedback', 'model_service.rows']"
+    assert modules == "['model_service', 'model_service.feedback', 'model_service.rows', 'model_service.trace_context']"
 
     refused_by_both = (
         {"rows": ROWS},
@@ -358,3 +358,35 @@ def test_feedback_is_off_without_its_secret(sagemaker: ForwardToContainer) -> No
     assert status == 200 and "feedback_id" not in body
     status, answer, _ = call(event({"feedback_id": "x", "label": 0}, route="POST /feedback"))
     assert (status, answer["reason"]) == (404, "feedback_off")
+
+
+def test_the_callers_trace_context_reaches_the_container_and_the_log(
+    sagemaker: ForwardToContainer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    evt = event({"instances": ROWS})
+    evt["headers"]["traceparent"] = traceparent
+    status, _, headers = call(evt)
+    assert status == 200
+    sent = sagemaker.calls[0]["headers"]["X-Amzn-SageMaker-Custom-Attributes"]
+    assert sent == f"traceparent={traceparent}".encode()  # passed through: the proxy records no span
+    assert headers["traceresponse"] == traceparent
+    (line,) = log_lines(capsys)
+    assert line["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
+
+
+@pytest.mark.parametrize("incoming", [None, "00-not-a-trace", "00-" + "0" * 32 + "-b7ad6b7169203331-01"])
+def test_without_a_valid_trace_context_a_new_unsampled_trace_is_started(
+    sagemaker: ForwardToContainer, capsys: pytest.CaptureFixture[str], incoming: str | None
+) -> None:
+    evt = event({"instances": ROWS})
+    if incoming is not None:
+        evt["headers"]["traceparent"] = incoming
+    status, _, headers = call(evt)
+    assert status == 200
+    version, trace_id, _, flags = headers["traceresponse"].split("-")
+    assert (version, flags) == ("00", "00") and len(trace_id) == 32 and trace_id != "0" * 32
+    sent = sagemaker.calls[0]["headers"]["X-Amzn-SageMaker-Custom-Attributes"].decode()
+    assert sent == f"traceparent={headers['traceresponse']}"
+    (line,) = log_lines(capsys)
+    assert line["trace_id"] == trace_id

@@ -112,6 +112,10 @@ def test_sigterm_drains_readiness_first_finishes_in_flight_requests_and_exits_0(
         ("MAX_BATCH_SIZE", "0", "1 to 4096"),
         ("LOG_FEATURES", "maybe", "expected true or false"),
         ("MODEL_URI", "https://example.com/model.tar.gz", "s3://"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "alloy:4318", "http(s):// URL"),
+        ("TRACE_SAMPLE_RATIO", "2", "0 to 1"),
+        ("TRACE_SAMPLE_RATIO", "one", "could not convert"),
+        ("MODEL_METRICS", "sometimes", "expected true or false"),
     ],
 )
 def test_bad_settings_name_the_variable(variable: str, value: str, words: str) -> None:

@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from model_service.batching import MicroBatcher
+from model_service.batching import MicroBatcher, Result
 from model_service.drift import BinCounter, DriftReference, ks_distance, psi
 from model_service.protocol import InputError, parse_csv, parse_v2_request
 
@@ -19,7 +19,7 @@ def test_concurrent_requests_share_one_model_call() -> None:
         calls.append(len(rows))
         return np.column_stack([rows[:, 0], 1 - rows[:, 0]])
 
-    async def scenario() -> list[tuple[list[int], list[list[float]]]]:
+    async def scenario() -> list[Result]:
         batcher = MicroBatcher(predict, features=2, max_batch_size=64, max_wait_seconds=0.01)
         requests = [batcher.submit([i / 100, 0.0], 1) for i in range(20)]
         requests.append(batcher.submit([0.9, 0.0, 0.1, 0.0], 2))
@@ -27,8 +27,10 @@ def test_concurrent_requests_share_one_model_call() -> None:
 
     results = asyncio.run(scenario())
     assert calls == [22]
-    assert results[3] == ([1], [[0.03, 0.97]])
-    assert results[-1] == ([0, 1], [[0.9, pytest.approx(0.1)], [0.1, 0.9]])
+    assert results[3][:2] == ([1], [[0.03, 0.97]])
+    assert results[-1][:2] == ([0, 1], [[0.9, pytest.approx(0.1)], [0.1, 0.9]])
+    # Every request knows the model call its rows went into (its trace shows it).
+    assert {result[2] for result in results} == {results[0][2]} and results[0][2].rows == 22
 
 
 def test_a_full_batch_is_flushed_at_once_and_the_rest_waits_for_the_next() -> None:
@@ -88,3 +90,40 @@ def test_csv_that_is_not_text_is_refused() -> None:
     with pytest.raises(InputError) as caught:
         parse_csv(b"\xff\xfe", 2, 10)
     assert caught.value.reason == "non_numeric"
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", 'WEIRD"\\'])
+@pytest.mark.parametrize("features", [None, [1.5, float("1e300")]])
+@pytest.mark.parametrize(
+    "trace", [(0, 0, False), (int("0af7651916cd43dd8448eb211c80319c", 16), 0xB7AD6B7169203331, True)]
+)
+def test_every_access_log_line_is_one_json_object_with_every_field(
+    method: str, features: list[float] | None, trace: tuple[int, int, bool]
+) -> None:
+    """The access log formats lines from a template (it is on every request): whatever the shape,
+    each line parses as JSON and says everything it was given."""
+    import io
+    import json
+
+    from model_service.logs import AccessLog
+
+    stream = io.StringIO()
+    log = AccessLog(stream=stream)
+    rows = 2 if features else 0
+    entry = (1_795_636_394.6651876, "req-1", method, "/v2/models/{name}/infer", 200, 0.0012345, '"v1"', rows, features)
+    line = log.format((*entry, *trace))  # type: ignore[arg-type]
+    parsed = json.loads(line)
+    assert parsed["timestamp"] == "2026-11-25T19:53:14.665Z"
+    assert (parsed["method"], parsed["status"], parsed["latency_ms"], parsed["model_version"]) == (
+        method,
+        200,
+        1.234,
+        "v1",
+    )
+    assert parsed.get("rows", 0) == rows and parsed.get("features") == features
+    if trace[0]:
+        assert parsed["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
+        assert parsed["span_id"] == "b7ad6b7169203331" and parsed["trace_sampled"] is True
+    else:
+        assert "trace_id" not in parsed
+    assert "\n" not in line

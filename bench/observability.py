@@ -1,0 +1,169 @@
+"""What observability costs the model service: `python -m bench.observability`.
+
+Five servers of the same model, differing only in what they observe, take turns under wrk
+(single-row requests) in every round; each figure is the median over the rounds:
+  none           no access log, no model metrics, no tracing (request metrics only: always on)
+  access-log     the JSON access log
+  model-metrics  prediction, confidence and per-feature drift metrics
+  tracing        OpenTelemetry, 1% of requests sampled, spans exported over OTLP/HTTP
+  all            all three
+Throughput is reported as a ratio to `none`. Then nothing may have been dropped: the `all`
+server's access log has a line for every request its metrics counted, its prediction counter
+counts every row, and every request its log marks as sampled arrived as a complete trace (server
+span, parse, batch wait, model call) at the OTLP receiver. `--check` exits 1 when `all` costs more
+than 10% of `none`'s throughput or anything was dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from urllib.request import urlopen
+
+from bench.harness import Result, Target, cpu_seconds, free_port, median_result, run_wrk, server
+from bench.otlp_receiver import OtlpReceiver
+from monitoring import names
+
+ROW = "[13.2,1.78,2.14,11.2,100,2.65,2.76,0.26,1.28,4.38,1.05,3.4,1050]"
+V2_BODY = '{"inputs":[{"name":"input-0","datatype":"FP64","shape":[1,13],"data":' + ROW + "}]}"
+INFER_PATH = "/v2/models/wine-classifier/infer"
+INFER_ROUTE = "/v2/models/{name}/infer"
+MAX_COST = 0.10
+TRACE_RATIO = "0.01"
+SPANS_PER_TRACE = 4
+
+NOTHING = {"ACCESS_LOG": "false", "MODEL_METRICS": "false"}
+VARIANTS = {
+    "none": {},
+    "access-log": {"ACCESS_LOG": "true"},
+    "model-metrics": {"MODEL_METRICS": "true"},
+    "tracing": {"TRACE_SAMPLE_RATIO": TRACE_RATIO, "OTEL_EXPORTER_OTLP_ENDPOINT": ""},
+    "all": {
+        "ACCESS_LOG": "true",
+        "MODEL_METRICS": "true",
+        "TRACE_SAMPLE_RATIO": TRACE_RATIO,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "",
+    },
+}
+
+
+def _counter(metrics: str, name: str, **labels: str) -> float:
+    """Sum of a counter's samples whose labels include `labels`."""
+    total = 0.0
+    for line in metrics.splitlines():
+        match = re.fullmatch(rf"{name}(?:\{{(.*)\}})? (\S+)", line)
+        if match and all(f'{key}="{value}"' in (match[1] or "") for key, value in labels.items()):
+            total += float(match[2])
+    return total
+
+
+def lossless(log: Path, metrics: str, receiver: OtlpReceiver) -> list[str]:
+    """Every request counted has its log line, every row its prediction count, every sampled
+    request its complete trace. Returns the problems found."""
+    served = _counter(metrics, f"{names.REQUESTS.name}_total", route=INFER_ROUTE)
+    predicted = _counter(metrics, f"{names.PREDICTIONS.name}_total")
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    logged = [line for line in lines if line.get("message") == "request" and line.get("route") == INFER_ROUTE]
+    sampled = {line["trace_id"] for line in logged if line.get("trace_sampled")}
+    traces = receiver.traces()
+    complete = {trace_id for trace_id, spans in traces.items() if len(spans) == SPANS_PER_TRACE}
+    problems = []
+    if len(logged) != served:
+        problems.append(f"{served:.0f} requests counted, {len(logged)} logged")
+    if predicted != served:
+        problems.append(f"{served:.0f} single-row requests counted, {predicted:.0f} predictions")
+    if not sampled or not sampled <= complete:
+        problems.append(f"{len(sampled)} requests sampled, {len(sampled & complete)} complete traces received")
+    missing = [line for line in logged if "trace_id" not in line or "span_id" not in line]
+    if missing:
+        problems.append(f"{len(missing)} log lines without trace_id and span_id")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.observability", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per server per round")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds (medians are reported)")
+    parser.add_argument("--check", action="store_true", help=f"exit 1 if `all` costs over {MAX_COST:.0%} or drops")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get install wrk (Debian/Ubuntu) or brew install wrk", file=sys.stderr)
+        return 2
+
+    with tempfile.TemporaryDirectory(prefix="bench-observability-") as tmp, ExitStack() as stack:
+        workdir = Path(tmp)
+        from model_service.training import TrainingOptions, train
+
+        artifact = train(TrainingOptions(output=workdir / "model"))
+        receiver = stack.enter_context(OtlpReceiver())
+        urls = {name: f"http://127.0.0.1:{free_port()}" for name in VARIANTS}
+        pids = {}
+        for name, switches in VARIANTS.items():
+            env = {
+                "HOST": "127.0.0.1",
+                "PORT": urls[name].rsplit(":", 1)[1],
+                "MODEL_DIR": str(artifact),
+                "LOG_LEVEL": "INFO",
+                **NOTHING,
+                **{key: value or receiver.endpoint for key, value in switches.items()},
+            }
+            command = [sys.executable, "-m", "model_service", "serve"]
+            log = workdir / f"{name}.log"
+            pids[name] = stack.enter_context(server(command, env, urls[name] + "/v2/health/ready", log)).pid
+
+        print(
+            f"machine: {os.cpu_count()} CPUs; wrk, {args.concurrency} clients, single-row requests, "
+            f"{args.duration:g}s per server, median of {args.rounds} interleaved rounds; tracing samples {TRACE_RATIO}"
+        )
+        results: dict[str, list[Result]] = {name: [] for name in VARIANTS}
+        # Server CPU time per request: steadier than throughput on a machine shared with others.
+        cpu: dict[str, list[float]] = {name: [] for name in VARIANTS}
+        for _ in range(args.rounds):
+            for name in VARIANTS:
+                target = Target(name, urls[name] + INFER_PATH, V2_BODY)
+                before = cpu_seconds(pids[name])
+                result = run_wrk(target, args.concurrency, args.duration, workdir)
+                cpu[name].append((cpu_seconds(pids[name]) - before) / max(result.rps * args.duration, 1))
+                results[name].append(result)
+        summary = {name: median_result(values) for name, values in results.items()}
+        cpu_us = {name: statistics.median(values) * 1e6 for name, values in cpu.items()}
+        base = summary["none"].rps
+        print(
+            f"{'observing':>14} {'req/s':>9} {'vs none':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+            f"{'cpu us/req':>11} {'vs none':>8}"
+        )
+        for name, result in summary.items():
+            print(
+                f"{name:>14} {result.rps:>9.0f} {result.rps / base:>8.3f} {result.p50_ms:>8.2f} "
+                f"{result.p99_ms:>8.2f} {result.errors:>7} {cpu_us[name]:>11.1f} {cpu_us[name] / cpu_us['none']:>8.3f}",
+                flush=True,
+            )
+        time.sleep(2.5)  # the access log flushes every 50 ms, the span exporter every second
+        with urlopen(urls["all"] + "/metrics") as response:
+            metrics = response.read().decode()
+        problems = lossless(workdir / "all.log", metrics, receiver)
+        cost = 1 - summary["all"].rps / base
+        verdicts = [
+            (f"all costs {cost:.1%} of none's throughput <= {MAX_COST:.0%}", cost <= MAX_COST),
+            ("nothing dropped: " + ("; ".join(problems) or "every log line, metric and sampled span"), not problems),
+            ("no errors", all(result.errors == 0 for result in summary.values())),
+        ]
+        for text, ok in verdicts:
+            print(f"  {text}: {'PASS' if ok else 'FAIL'}")
+    return 1 if args.check and not all(ok for _, ok in verdicts) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

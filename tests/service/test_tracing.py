@@ -1,0 +1,205 @@
+"""Traces, against the real service process exporting over OTLP/HTTP to a receiver in the test:
+span names, parent/child links, attributes and the caller's trace id; the same ids in the
+response header and the log lines; unsampled requests export nothing; the latency histogram's
+exemplars in the OpenMetrics exposition name sampled traces."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+from bench.otlp_receiver import STATUS_ERROR, OtlpReceiver, ReceivedSpan
+from model_service.trace_context import parse_traceparent, traceparent_in_custom_attributes
+from monitoring import names
+from tests.support.model_server import RunningServer, start_server
+
+INFER = "/v2/models/wine-classifier/infer"
+ROW = [13.2, 1.78, 2.14, 11.2, 100, 2.65, 2.76, 0.26, 1.28, 4.38, 1.05, 3.4, 1050]
+BODY = {"inputs": [{"name": "input-0", "datatype": "FP64", "shape": [1, 13], "data": ROW}]}
+CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
+CALLER_SPAN = "b7ad6b7169203331"
+SERVER_KIND = 2  # opentelemetry.proto.trace.v1.Span.SpanKind.SPAN_KIND_SERVER
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[OtlpReceiver]:
+    with OtlpReceiver() as receiver:
+        yield receiver
+
+
+def _server(artifact: Path, log: Path, receiver: OtlpReceiver, ratio: str) -> RunningServer:
+    return start_server(
+        log, MODEL_DIR=str(artifact), OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, TRACE_SAMPLE_RATIO=ratio
+    )
+
+
+@pytest.fixture(scope="module")
+def traced(artifact: Path, tmp_path_factory: pytest.TempPathFactory, receiver: OtlpReceiver) -> Iterator[RunningServer]:
+    """A server that samples no new trace of its own: only what callers sampled is recorded."""
+    server = _server(artifact, tmp_path_factory.mktemp("traced") / "service.log", receiver, "0")
+    yield server
+    server.stop()
+
+
+def _trace(receiver: OtlpReceiver, trace_id: str, spans: int = 4) -> list[ReceivedSpan]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = receiver.traces().get(trace_id, [])
+        if len(found) >= spans:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"trace {trace_id}: {receiver.traces().get(trace_id)}")
+
+
+def _log_entry(server: RunningServer, request_id: str) -> dict[str, object]:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        for line in server.log_lines():
+            entry = json.loads(line)
+            if entry.get("request_id") == request_id and entry.get("message") == "request":
+                return entry
+        time.sleep(0.05)
+    raise AssertionError(f"no access-log line for {request_id}")
+
+
+def test_a_sampled_callers_trace_is_continued_with_parse_batch_and_model_spans(
+    traced: RunningServer, receiver: OtlpReceiver
+) -> None:
+    response = httpx.post(
+        traced.url + INFER,
+        json=BODY,
+        headers={"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01", "x-request-id": "traced-1"},
+    )
+    assert response.status_code == 200
+    version, trace_id, server_span, flags = response.headers["traceresponse"].split("-")
+    assert (version, trace_id, flags) == ("00", CALLER_TRACE, "01")
+
+    spans = {span.name: span for span in _trace(receiver, CALLER_TRACE)}
+    server = spans["POST /v2/models/{name}/infer"]
+    assert server.span_id == server_span and server.parent_span_id == CALLER_SPAN
+    assert server.kind == SERVER_KIND
+    assert server.attributes["http.response.status_code"] == 200
+    assert server.attributes["request.id"] == "traced-1"
+    assert server.attributes["model.version"] and server.attributes["rows"] == 1
+    assert server.resource["service.name"] == "model-service"
+    children = {name: spans[name] for name in ("parse", "batch.wait", "model.predict")}
+    for child in children.values():
+        assert child.parent_span_id == server_span
+        assert server.start_ns <= child.start_ns <= child.end_ns <= server.end_ns
+    assert children["model.predict"].attributes["batch.rows"] >= 1
+    assert children["model.predict"].attributes["model.version"] == server.attributes["model.version"]
+    # parse, then waiting in the batch, then the model call
+    assert children["parse"].end_ns <= children["batch.wait"].start_ns + 1000
+    assert children["batch.wait"].end_ns <= children["model.predict"].start_ns + 1000
+
+    entry = _log_entry(traced, "traced-1")
+    assert (entry["trace_id"], entry["span_id"], entry["trace_sampled"]) == (CALLER_TRACE, server_span, True)
+
+
+def test_unsampled_requests_export_nothing_but_their_log_lines_carry_ids(
+    traced: RunningServer, receiver: OtlpReceiver
+) -> None:
+    before = len(receiver.spans)
+    not_sampled = httpx.post(
+        traced.url + INFER, json=BODY, headers={"traceparent": f"00-{'1' * 32}-{'2' * 16}-00", "x-request-id": "u-1"}
+    )
+    own = httpx.post(traced.url + INFER, json=BODY, headers={"x-request-id": "u-2"})
+    malformed = httpx.post(
+        traced.url + INFER, json=BODY, headers={"traceparent": "00-zz-not-a-trace", "x-request-id": "u-3"}
+    )
+    assert not_sampled.status_code == own.status_code == malformed.status_code == 200
+    # The caller's unsampled trace is continued (and answered); a new one, unsampled, is not announced.
+    assert not_sampled.headers["traceresponse"].split("-")[1] == "1" * 32
+    assert "traceresponse" not in own.headers and "traceresponse" not in malformed.headers
+    time.sleep(2)  # the exporter sends every second
+    assert len(receiver.spans) == before
+    first, second, third = (_log_entry(traced, request_id) for request_id in ("u-1", "u-2", "u-3"))
+    assert first["trace_id"] == "1" * 32 and first["trace_sampled"] is False
+    for entry in (second, third):  # a new trace id each, never all zeros
+        assert len(str(entry["trace_id"])) == 32 and entry["trace_id"] != "0" * 32
+        assert len(str(entry["span_id"])) == 16 and entry["trace_sampled"] is False
+    assert second["trace_id"] != third["trace_id"]
+
+
+def test_sagemaker_invocations_continue_the_trace_the_proxy_passes_in_custom_attributes(
+    traced: RunningServer, receiver: OtlpReceiver
+) -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    response = httpx.post(
+        traced.url + "/invocations",
+        json={"instances": [ROW]},
+        headers={"x-amzn-sagemaker-custom-attributes": f"tenant=a; traceparent=00-{trace_id}-00f067aa0ba902b7-01"},
+    )
+    assert response.status_code == 200
+    spans = {span.name: span for span in _trace(receiver, trace_id)}
+    assert spans["POST /invocations"].parent_span_id == "00f067aa0ba902b7"
+
+
+def test_a_failed_request_is_a_span_with_error_status(traced: RunningServer, receiver: OtlpReceiver) -> None:
+    trace_id = "5" * 32
+    response = httpx.post(
+        traced.url + INFER,
+        content=b"{not json",
+        headers={"traceparent": f"00-{trace_id}-{'6' * 16}-01", "content-type": "application/json"},
+    )
+    assert response.status_code == 400
+    (server,) = _trace(receiver, trace_id, spans=1)
+    assert server.attributes["http.response.status_code"] == 400
+    assert server.status_code != STATUS_ERROR  # the client's mistake, not the server's
+
+
+def test_latency_exemplars_name_sampled_traces_in_the_openmetrics_exposition(
+    artifact: Path, tmp_path: Path, receiver: OtlpReceiver
+) -> None:
+    server = _server(artifact, tmp_path / "service.log", receiver, "1")
+    try:
+        ids = set()
+        for _ in range(5):
+            response = httpx.post(server.url + INFER, json=BODY)
+            ids.add(response.headers["traceresponse"].split("-")[1])
+        openmetrics = httpx.get(
+            server.url + "/metrics", headers={"accept": "application/openmetrics-text; version=1.0.0"}
+        )
+        plain = httpx.get(server.url + "/metrics")
+    finally:
+        server.stop()
+    assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
+    exemplars = [
+        sample.exemplar
+        for family in text_string_to_metric_families(openmetrics.text)
+        if family.name == names.REQUEST_DURATION.name
+        for sample in family.samples
+        if sample.exemplar is not None and sample.labels.get("route") == "/v2/models/{name}/infer"
+    ]
+    assert exemplars and all(exemplar.labels["trace_id"] in ids for exemplar in exemplars)
+    # Plain Prometheus text (no exemplars) for scrapers that do not ask for OpenMetrics.
+    assert plain.headers["content-type"].startswith("text/plain") and "trace_id" not in plain.text
+
+
+@pytest.mark.parametrize(
+    ("header", "parsed"),
+    [
+        (f"00-{CALLER_TRACE}-{CALLER_SPAN}-01".encode(), (int(CALLER_TRACE, 16), int(CALLER_SPAN, 16), True)),
+        (f"00-{CALLER_TRACE}-{CALLER_SPAN}-00".encode(), (int(CALLER_TRACE, 16), int(CALLER_SPAN, 16), False)),
+        (f"00-{'0' * 32}-{CALLER_SPAN}-01".encode(), None),  # an all-zero trace id is invalid
+        (f"00-{CALLER_TRACE}-{'0' * 16}-01".encode(), None),
+        (f"01-{CALLER_TRACE}-{CALLER_SPAN}-01".encode(), None),  # unknown version
+        (f"00-{CALLER_TRACE.upper()}-{CALLER_SPAN}-01".encode(), None),  # hex must be lower case
+        (b"00-" + b"a" * 10_000, None),
+    ],
+)
+def test_traceparent_is_parsed_by_the_w3c_rules(header: bytes, parsed: tuple[int, int, bool] | None) -> None:
+    assert parse_traceparent(header) == parsed
+
+
+def test_traceparent_is_found_among_sagemaker_custom_attributes() -> None:
+    value = f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"
+    assert traceparent_in_custom_attributes(f"traceparent={value}".encode()) == value.encode()
+    assert traceparent_in_custom_attributes(f"a=b, traceparent={value}".encode()) == value.encode()
+    assert traceparent_in_custom_attributes(f"notatraceparent={value}".encode()) is None
