@@ -96,7 +96,7 @@ class ModelServer:
 
     def __init__(self, settings: Settings, access_log: AccessLog | None = None, tracing: Tracing | None = None) -> None:
         self.settings = settings
-        self.metrics = ServiceMetrics(ROUTES)
+        self.metrics = ServiceMetrics(ROUTES, model_metrics=settings.model_metrics)
         self.access_log = access_log or AccessLog(enabled=settings.access_log)
         if tracing is None and settings.otel_exporter_otlp_endpoint:
             tracing = otlp_tracing(settings.otel_exporter_otlp_endpoint, settings.trace_sample_ratio, __version__)
@@ -197,7 +197,7 @@ class ModelServer:
             model.feature_count,
             settings.max_batch_size,
             settings.max_batch_wait_ms / 1000,
-            self.metrics.observe_batch if settings.model_metrics else None,
+            self.metrics.observe_batch,
             bounds=accepted_bounds(model, settings.feature_range_tolerance),
             feature_names=model.feature_names,
         )

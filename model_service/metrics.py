@@ -167,7 +167,10 @@ class DriftCollector(Collector):
 class ServiceMetrics:
     """All metric objects of one server, in their own registry."""
 
-    def __init__(self, routes: Sequence[str]) -> None:
+    def __init__(self, routes: Sequence[str], model_metrics: bool = True) -> None:
+        # False: no prediction, confidence or drift metrics (MODEL_METRICS); the request and batch
+        # metrics (rate, errors, latency, batch size, model call time) are always kept.
+        self.model_metrics = model_metrics
         self.registry = CollectorRegistry()
         r = self.registry
         self.request_duration = LoopHistogram(names.REQUEST_DURATION, names.LATENCY_BUCKETS, counter=names.REQUESTS)
@@ -234,6 +237,8 @@ class ServiceMetrics:
         4, so counting each small batch alone would cost more than the rest of the request."""
         self.batch_size.observe((), len(rows))
         self.model_call.observe((), seconds)
+        if not self.model_metrics:
+            return
         self._unsettled.append((rows, probabilities, labels))
         self._unsettled_rows += len(rows)
         if self._unsettled_rows >= UNSETTLED_ROWS:

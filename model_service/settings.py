@@ -69,8 +69,8 @@ class Settings:
     log_level: str = "INFO"
     log_features: bool = False
     access_log: bool = True
-    # Prediction counts, confidence and per-feature drift histograms (the request metrics, rate,
-    # errors and latency, are always on).
+    # Prediction counts, confidence and per-feature drift histograms (the request and batch
+    # metrics, rate, errors, latency, batch size and model call time, are always on).
     model_metrics: bool = True
     # Traces go to this OTLP/HTTP collector (Alloy in the cluster); empty: no tracing at all.
     otel_exporter_otlp_endpoint: str = ""
