@@ -17,7 +17,7 @@ KSERVE_VERSION := 0.21.0
 POLICY_STAMP := policy/venv/.installed
 CHECKOV_VERSION := 3.3.30
 
-.PHONY: help setup deps up preview release-model smoke lint test fmt bench train serve clean
+.PHONY: help setup deps up down open preview release-model smoke lint test fmt bench train serve clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -47,8 +47,17 @@ setup: $(STAMP) $(TOOLS_STAMP) $(CLIENTS_STAMP) ## create .venv (program, servic
 
 deps: $(STAMP) $(POLICY_STAMP) ## what deploy jobs need: .venv and the policy pack's virtualenv
 
-up: $(STAMP) $(POLICY_STAMP) ## pulumi up on STACK (default: local) with the policy pack; local file backend and passphrase secrets
+up: ## pulumi up on STACK (default: local): prerequisites first (and a kind cluster, the model and its image on local), then the policy pack
+	STACK=$(STACK) scripts/local-platform.sh prerequisites
+	$(MAKE) --no-print-directory deps
+	if [ "$(STACK)" = local ]; then scripts/local-platform.sh model-image; fi
 	STACK=$(STACK) scripts/pulumi-stack.sh up
+
+down: $(STAMP) ## destroy the local stack, and the kind cluster make up created (nothing else)
+	scripts/local-platform.sh down
+
+open: ## port-forward Grafana and Prometheus of STACK and print the URL and the admin login
+	STACK=$(STACK) scripts/local-platform.sh open
 
 preview: $(STAMP) $(POLICY_STAMP) ## pulumi preview on STACK (default: local) with the policy pack
 	STACK=$(STACK) scripts/pulumi-stack.sh preview

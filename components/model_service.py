@@ -165,8 +165,9 @@ class ModelService(pulumi.ComponentResource):
             values=values,
             timeout=600,
             # Without a model source no pod can become ready: do not hold `pulumi up` for it
-            # (ModelNotReady fires instead).
-            skip_await=args.model is None and not values.get("model", {}).get("volume"),
+            # (ModelNotReady fires instead). A stack without AWS that names a modelVersion serves
+            # it from the image (`make up` builds it with the model in /opt/ml/model).
+            skip_await=args.model is None and not values.get("model", {}).get("volume") and not args.spec.model_version,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, feedback_secret, *args.after]),
         )
         self.service_name = "model-service"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run `pulumi up|preview|destroy` on one stack (STACK, default `local`), setting up what it needs:
-# the Pulumi CLI (pinned), a state backend and a secrets passphrase.
+# the Pulumi CLI (pinned; `make up` installs it), a state backend and a secrets passphrase.
 #   - backend: PULUMI_BACKEND_URL if set; otherwise the local stack uses a file backend in
 #     PULUMI_STATE_DIR (default .pulumi-state/), and dev/prod refuse to guess (state must be
 #     shared: see the README).
@@ -13,18 +13,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PULUMI_VERSION=3.272.0
-action=${1:?usage: scripts/pulumi-stack.sh up|preview|destroy|refresh [pulumi flags...]}
+# shellcheck source=scripts/versions.sh
+. scripts/versions.sh
+action=${1:?usage: scripts/pulumi-stack.sh up|preview|destroy|refresh|config-set KEY VALUE|output-secret NAME [pulumi flags...]}
 shift
 stack=${STACK:-local}
 state_dir=${PULUMI_STATE_DIR:-$PWD/.pulumi-state}
 
+# scripts/local-platform.sh installs the pinned CLI here when it is missing (make up runs it first).
+export PATH="$PWD/.tools/bin:$HOME/.pulumi/bin:$PATH"
 if ! command -v pulumi >/dev/null 2>&1; then
-  if [ ! -x "$HOME/.pulumi/bin/pulumi" ]; then
-    echo "The Pulumi CLI is not installed: installing $PULUMI_VERSION with the official installer into ~/.pulumi"
-    curl -fsSL https://get.pulumi.com | sh -s -- --version "$PULUMI_VERSION"
-  fi
-  export PATH="$HOME/.pulumi/bin:$PATH"
+  echo "error: the Pulumi CLI is not installed: run make up (it installs $PULUMI_VERSION into .tools/bin)," >&2
+  echo "  or install it: https://www.pulumi.com/docs/iac/download-install/" >&2
+  exit 2
 fi
 
 if [ -z "${PULUMI_BACKEND_URL:-}" ]; then
@@ -52,12 +53,16 @@ elif [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_
   if [ ! -s "$passphrase_file" ]; then
     mkdir -p "$state_dir"
     (umask 077 && head -c 32 /dev/urandom | base64 > "$passphrase_file")
-    echo "Generated a passphrase for the local stack's secrets in $passphrase_file (keep it)."
+    echo "Generated a passphrase for the local stack's secrets in $passphrase_file (keep it)." >&2
   fi
   export PULUMI_CONFIG_PASSPHRASE_FILE="$passphrase_file"
 fi
 
 pulumi stack select --create "$stack" --secrets-provider "$provider"
+case "$action" in
+  config-set) exec pulumi config set "$1" "$2" --stack "$stack" ;;
+  output-secret) exec pulumi stack output "$1" --show-secrets --stack "$stack" ;;
+esac
 if [ "$action" = up ] && [ "$stack" = local ]; then
   set -- --yes "$@"
 fi

@@ -86,8 +86,8 @@ def test_every_preview_and_deploy_runs_the_policy_pack() -> None:
     assert prod["environment"] == "prod" and prod["needs"] == "dev"
 
 
-def test_the_cli_version_matches_the_one_the_stack_script_pins() -> None:
-    pinned = re.search(r"^PULUMI_VERSION=(\S+)$", (REPO / "scripts" / "pulumi-stack.sh").read_text(), re.M)
+def test_the_cli_version_matches_the_one_the_scripts_pin() -> None:
+    pinned = re.search(r"^PULUMI_VERSION=(\S+)$", (REPO / "scripts" / "versions.sh").read_text(), re.M)
     assert pinned is not None
     setup = load(REPO / ".github" / "actions" / "setup" / "action.yml")
     versions = {s["with"]["pulumi-version"] for s in steps(setup) if str(s.get("uses", "")).startswith("pulumi/")}
@@ -127,3 +127,23 @@ def test_every_secret_and_variable_is_documented_in_the_readme() -> None:
     section = (REPO / "README.md").read_text().split("## CI/CD", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"^\| `((?:secrets|vars)\.\w+)`", section, re.M))
     assert used == documented
+
+
+def test_the_readme_quickstart_is_two_commands_and_every_command_the_readme_names_exists() -> None:
+    """The quickstart's two commands, and every `make` target, `python -m` module and script the
+    README names anywhere; `python -m` always through the project's virtualenv."""
+    text = (REPO / "README.md").read_text()
+    quickstart = text.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```sh\n(.*?)```", quickstart, re.S)
+    assert [line.split("#", 1)[0].strip() for line in block.splitlines()] == ["make up", "make test"]
+    targets = _make_targets()
+    for target in set(re.findall(r"\bmake ([a-z][\w-]*)", text)):
+        assert target in targets, f"README: make {target} is not a Makefile target"
+    modules = set(re.findall(r"python -m ([a-z_][\w.]*)", text))
+    assert len(modules) >= 5
+    for module in modules:
+        path = REPO / module.replace(".", "/")
+        assert path.with_suffix(".py").is_file() or (path / "__main__.py").is_file(), f"README: {module}"
+    assert not re.findall(r"(?<![\w/.])python -m ", text), "README: run modules with .venv/bin/python -m"
+    for file in set(re.findall(r"`((?:\.ci|scripts)/[\w./-]+)`", text)):
+        assert (REPO / file).is_file(), f"README: {file} does not exist"

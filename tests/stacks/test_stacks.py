@@ -134,3 +134,14 @@ def test_readme_documents_every_config_key_with_its_type_and_default() -> None:
         assert rows[key][2].strip("`") == shown, key
     for key in SECRET_KEYS:
         assert rows[key][1] == "secret", key
+
+
+def test_the_local_stack_waits_for_the_model_make_up_built_into_the_image() -> None:
+    """Without a model the release does not hold `pulumi up` (no pod can become ready); with the
+    modelVersion `make up` sets, the image carries the model and `pulumi up` waits for the pod."""
+    for version, waits in (("", False), ("20261125T000000Z-abc", True)):
+        run = run_program("local", overrides={"modelVersion": version, "modelServiceImageTag": f"local-{version}"})
+        release = next(r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == "model-service")
+        assert bool(release.inputs.get("skipAwait")) is not waits
+        assert release.inputs["values"]["image"]["tag"] == f"local-{version}"
+        assert "uri" not in release.inputs["values"].get("model", {})  # served from /opt/ml/model in the image
