@@ -17,7 +17,7 @@ KSERVE_VERSION := 0.21.0
 POLICY_STAMP := policy/venv/.installed
 CHECKOV_VERSION := 3.3.30
 
-.PHONY: help setup deps up down open preview release-model smoke lint test fmt bench train serve clean
+.PHONY: help setup deps up down open drift-demo preview release-model smoke lint test fmt bench train serve clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -56,6 +56,11 @@ up: ## pulumi up on STACK (default: local): prerequisites first (and a kind clus
 down: $(STAMP) ## destroy the local stack, and the kind cluster make up created (nothing else)
 	scripts/local-platform.sh down
 
+drift-demo: ## turn on the local load generator's drift (DRIFT=false turns it off): the drift alerts fire within about 10 minutes
+	STACK=local scripts/pulumi-stack.sh config-set loadGeneratorDrift $(if $(DRIFT),$(DRIFT),true)
+	STACK=local scripts/pulumi-stack.sh up
+	@echo "Drift is $(if $(DRIFT),$(DRIFT),true). Watch it: make open, then the Model quality board and Alerting in Grafana."
+
 open: ## port-forward Grafana and Prometheus of STACK and print the URL and the admin login
 	STACK=$(STACK) scripts/local-platform.sh open
 
@@ -71,7 +76,7 @@ smoke: $(STAMP) ## smoke-test STACK's managed inference path (API and SageMaker 
 lint: $(STAMP) ## ruff (lint and format) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy stacks components model_service monitoring bench inference_proxy drift_monitor delivery policy
+	$(BIN)/mypy stacks components model_service monitoring bench inference_proxy drift_monitor delivery policy loadgen
 
 test: lint $(TOOLS_STAMP) $(CLIENTS_STAMP) ## the whole test suite (what CI runs): lint, types, tests
 	$(BIN)/python -m pytest

@@ -19,7 +19,15 @@ from components.cluster_services import ClusterServices, ClusterServicesArgs, Ek
 from components.drift_monitor import DriftMonitor, DriftMonitorArgs
 from components.inference_api import GROUND_TRUTH_PREFIX as SAGEMAKER_GROUND_TRUTH_PREFIX
 from components.inference_api import Capture, Feedback, InferenceApi, InferenceApiArgs
-from components.model_service import CLASS_NAMES, ModelAccess, ModelService, ModelServiceArgs, ProductionDataAccess
+from components.load_generator import LoadGenerator, LoadGeneratorArgs
+from components.model_service import (
+    CLASS_NAMES,
+    FEEDBACK_SECRET,
+    ModelAccess,
+    ModelService,
+    ModelServiceArgs,
+    ProductionDataAccess,
+)
 from components.model_service import NAMESPACE as MODEL_SERVICE_NAMESPACE
 from components.network import Network, NetworkArgs
 from components.observability import AwsIntegration, Observability, ObservabilityArgs, port_forward_command
@@ -267,6 +275,18 @@ def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any
         ),
         opts=on_cluster,
     )
+    if config.load_generator.users:
+        LoadGenerator(
+            "load-generator",
+            LoadGeneratorArgs(
+                spec=config.load_generator,
+                namespace=MODEL_SERVICE_NAMESPACE,
+                target_url=f"http://{model_service.service_name}.{MODEL_SERVICE_NAMESPACE}.svc.cluster.local:8080",
+                feedback_secret=FEEDBACK_SECRET,
+                after=(model_service.release,),
+            ),
+            opts=on_cluster,
+        )
     namespace = observability.namespace
     ingress = config.observability.grafana_ingress
     return {

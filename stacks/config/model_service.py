@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from components.load_generator import LoadGeneratorSpec
 from components.model_service import ModelServiceSpec, Profile
 from stacks.config.reader import Reader
 
@@ -28,4 +29,11 @@ def read(reader: Reader) -> ModelServiceSpec:
         max_replicas=maximum,
         capture_percent=reader.integer("modelServiceCapturePercent", minimum=0, maximum=100),
         trace_sample_ratio=reader.number("modelServiceTraceSampleRatio", minimum=0, maximum=1),
+    )
+
+
+def read_load_generator(reader: Reader) -> LoadGeneratorSpec:
+    return LoadGeneratorSpec(
+        users=reader.integer("loadGeneratorUsers", minimum=0, maximum=200),
+        drift=reader.boolean("loadGeneratorDrift"),
     )

@@ -21,6 +21,7 @@ import pulumi.runtime.config as runtime_config
 
 from components.artifact_store import ArtifactStoreSpec
 from components.cluster import ClusterSpec
+from components.load_generator import LoadGeneratorSpec
 from components.model_service import ModelServiceSpec
 from components.network import NetworkSpec
 from components.observability import ObservabilitySpec, Receivers
@@ -78,6 +79,7 @@ class StackConfig:
     alerting: Receivers
     observability: ObservabilitySpec
     model_service: ModelServiceSpec
+    load_generator: LoadGeneratorSpec
     managed_inference: ManagedInferenceSpec
 
     @property
@@ -134,6 +136,7 @@ def load(declared_keys: Sequence[str] | None = None) -> StackConfig:
         alerting=alerting.read(reader),
         observability=observability.read(reader, aws_enabled),
         model_service=model_service.read(reader),
+        load_generator=model_service.read_load_generator(reader),
         managed_inference=managed_inference.read(reader, aws_enabled),
     )
     problems = aws_reader.problems + reader.problems

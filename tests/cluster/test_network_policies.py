@@ -112,6 +112,15 @@ def test_other_flows_are_denied(cluster: Cluster, source: Any, destination: Any,
     assert not _can(cluster, source, destination, port)
 
 
+def test_the_load_generator_reaches_the_model_service_where_it_runs(cluster: Cluster) -> None:
+    """Only the local stack runs it (loadGeneratorUsers); its traffic and labels must get through."""
+    if cluster.stack == "local":
+        assert _can(cluster, "load-generator", "model-service", "http")
+        assert _can(cluster, "load-generator", "kube-dns", 53)
+    else:
+        assert "load-generator" not in _pods(cluster)
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_eks_enforces_network_policies(stack: str) -> None:
     """On EKS the VPC CNI's policy agent enforces them. (The local stack runs on the current kube

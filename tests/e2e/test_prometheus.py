@@ -7,13 +7,11 @@ exemplars come back through the query API and name traces the service sampled.""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import promql_parser
 import pytest
@@ -21,11 +19,10 @@ import yaml
 from sklearn.datasets import load_wine
 
 from bench.otlp_receiver import OtlpReceiver
-from tests.support.model_server import RunningServer, free_port, send_rows, start_server
+from tests.support.model_server import RunningServer, send_rows, start_server
+from tests.support.prometheus import RULES, Prometheus, prometheus_scraping
 from tests.support.pulumi_harness import REPO
-from tests.support.tools import require_tool
 
-RULES = REPO / "charts" / "model-service" / "files" / "rules" / "model-service.rules.yaml"
 DASHBOARDS = sorted((REPO / "charts" / "model-service" / "files" / "dashboards").glob("*.json"))
 # Metrics a rule may name that come from elsewhere in the cluster, not from the service.
 EXTERNAL_METRICS = {"up", "kube_pod_container_status_restarts_total"}
@@ -33,31 +30,8 @@ WINE = load_wine()
 SHIFTED = "alcohol"
 
 
-class Prometheus:
-    def __init__(self, url: str) -> None:
-        self.client = httpx.Client(base_url=url, timeout=10)
-
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        answer = self.client.get("/api/v1/query", params={"query": expr}).json()
-        assert answer["status"] == "success", answer
-        return answer["data"]["result"]
-
-    def alerts(self) -> list[dict[str, Any]]:
-        return self.client.get("/api/v1/alerts").json()["data"]["alerts"]
-
-    def wait_for(self, what: str, check: Any, timeout: float = 60) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            result = check()
-            if result:
-                return result
-            time.sleep(0.5)
-        raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def stack(artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, Prometheus]]:
-    binary = require_tool("prometheus", "apt-get install prometheus (Debian/Ubuntu) or a Prometheus release")
     workdir = tmp_path_factory.mktemp("e2e")
     receiver = OtlpReceiver()
     service = start_server(
@@ -67,58 +41,13 @@ def stack(artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
         TRACE_SAMPLE_RATIO="0.5",
     )
-    port = free_port()
-    # The equivalent of the chart's ServiceMonitor: the same path, job and namespace labels.
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(RULES)],
-        "scrape_configs": [
-            {
-                "job_name": "model-service",
-                "metrics_path": "/metrics",
-                "static_configs": [{"targets": [f"127.0.0.1:{service.port}"], "labels": {"namespace": "models"}}],
-            }
-        ],
-    }
-    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={workdir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            # As the stack runs it (components/observability.py): exemplars are kept.
-            "--enable-feature=exemplar-storage",
-        ],
-        stdout=(workdir / "prometheus.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    prometheus = Prometheus(f"http://127.0.0.1:{port}")
     try:
-        prometheus.wait_for("Prometheus to be ready", lambda: _ready(prometheus), timeout=60)
-        prometheus.wait_for("the service to be scraped", lambda: _up(prometheus), timeout=60)
-        _drive_traffic(service)
-        yield service, prometheus
+        with prometheus_scraping(service, workdir) as prometheus:
+            _drive_traffic(service)
+            yield service, prometheus
     finally:
-        process.terminate()
-        process.wait(timeout=30)
         service.stop()
         receiver.close()
-
-
-def _ready(prometheus: Prometheus) -> bool:
-    """True once Prometheus answers /-/ready (it answers 503 while its storage starts)."""
-    try:
-        return prometheus.client.get("/-/ready").status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-def _up(prometheus: Prometheus) -> bool:
-    try:
-        return any(r["value"][1] == "1" for r in prometheus.query('up{job="model-service"}'))
-    except httpx.TransportError:
-        return False
 
 
 def _drive_traffic(service: RunningServer) -> None:
