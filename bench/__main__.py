@@ -83,7 +83,13 @@ def main(argv: list[str] | None = None) -> int:
             Target("raw", f"{raw}/hello", V2_BODY),
             Target("baseline", f"{baseline}/predict", BASELINE_BODY),
         ]
-        common = {"HOST": "127.0.0.1", "LOG_LEVEL": "WARNING", "MODEL_DIR": str(artifact), "PYTHONUNBUFFERED": "0"}
+        common = {
+            "HOST": "127.0.0.1",
+            "LOG_LEVEL": "WARNING",
+            "MODEL_DIR": str(artifact),
+            "PYTHONUNBUFFERED": "0",
+            "SHUTDOWN_DRAIN_SECONDS": "0",  # nothing to drain from at the end of a benchmark
+        }
         servers = [
             ([python, "-m", "model_service", "serve"], service, "/v2/health/ready", {"LOG_LEVEL": "INFO"}),
             ([python, "-m", "bench.hello"], raw, "/hello", {}),

@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                 "PORT": urls[name].rsplit(":", 1)[1],
                 "MODEL_DIR": str(artifact),
                 "LOG_LEVEL": "INFO",
+                "SHUTDOWN_DRAIN_SECONDS": "0",
                 **NOTHING,
                 **{key: value or receiver.endpoint for key, value in switches.items()},
             }

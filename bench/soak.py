@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             "MEMORY_LIMIT_BYTES": str(args.limit_mib * 1024 * 1024),
             "FEEDBACK_TOKEN": TOKEN,
             "FEEDBACK_SIGNING_KEY": "soak-signing-key-shared-by-every-replica",
+            "SHUTDOWN_DRAIN_SECONDS": "0",
         }
         log = (Path(tmp) / "server.log").open("wb")
         process = subprocess.Popen(

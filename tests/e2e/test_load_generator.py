@@ -33,7 +33,7 @@ def _locust(host: str, rows: Path, seconds: int, **env: str) -> subprocess.Compl
         **env,
     }
     command = [locust, "-f", str(LOCUSTFILE), "--headless", "--users", "8", "--spawn-rate", "8"]
-    command += ["--run-time", f"{seconds}s", "--host", host, "--only-summary", "--stop-timeout", "3"]
+    command += ["--run-time", f"{seconds}s", "--host", host, "--only-summary", "--stop-timeout", "1"]
     return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=seconds + 60)
 
 
@@ -49,12 +49,12 @@ def test_drifted_load_fires_the_drift_alert_for_the_shifted_feature_and_labels_a
             def drift_alerts() -> list[dict[str, Any]]:
                 return [a for a in prometheus.alerts() if a["labels"]["alertname"].startswith("ModelFeatureDrift")]
 
-            steady = _locust(service.url, rows, 12, DRIFT="off")
+            steady = _locust(service.url, rows, 6, DRIFT="off")
             assert steady.returncode == 0, steady.stdout[-3000:] + steady.stderr[-3000:]  # 1 on any failure
             prometheus.wait_for("drift to be measured", lambda: prometheus.query("job_feature:model_feature_psi:10m"))
             time.sleep(3)
             assert drift_alerts() == [], "drift alert on steady traffic"
-            drifted = _locust(service.url, rows, 20, DRIFT="on")
+            drifted = _locust(service.url, rows, 8, DRIFT="on")
             assert drifted.returncode == 0, drifted.stdout[-3000:] + drifted.stderr[-3000:]
 
             prometheus.wait_for(

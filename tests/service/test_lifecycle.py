@@ -59,7 +59,7 @@ def test_a_corrupt_model_is_refused(artifact: Path, tmp_path: Path) -> None:
     for item in artifact.iterdir():
         (broken / item.name).write_bytes(item.read_bytes())
     (broken / "model.onnx").write_bytes((broken / "model.onnx").read_bytes() + b"\0")
-    app = ModelServer(Settings(model_dir=broken), AccessLog(enabled=False))
+    app = ModelServer(Settings(model_dir=broken, model_load_attempts=1), AccessLog(enabled=False))
     asyncio.run(app.load())
     assert app.model is None
     assert app.load_error is not None and "sha256" in app.load_error

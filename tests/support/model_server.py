@@ -54,6 +54,8 @@ def start_server(log: Path, wait_ready: bool = True, **env: str) -> RunningServe
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "PYTHONUNBUFFERED": "1",
+        # No readiness drain before the stop: no load balancer here to drain (the drain has its own test).
+        "SHUTDOWN_DRAIN_SECONDS": "0",
         **FEEDBACK_ENV,
         **env,
     }
