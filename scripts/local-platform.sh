@@ -68,43 +68,48 @@ scratch() {
   echo "$SCRATCH/$1"
 }
 
+# fetch_release WHAT BASE_URL FILE SUMS_FILE HOW_ELSE...: download FILE and the release's checksum
+# list SUMS_FILE from BASE_URL into the scratch folder, check FILE against it, and leave its path
+# in FETCHED; on failure say HOW_ELSE (what to do instead) and stop.
+fetch_release() {
+  local what=$1 base=$2 file=$3 sums=$4
+  shift 4
+  scratch "$what" >/dev/null
+  local work=$SCRATCH/$what
+  say "installing $what into $TOOLS"
+  download "$base/$file" "$work/$file" && download "$base/$sums" "$work/$sums" ||
+    fail "could not download $what ($base/$file)." "$@"
+  verify "$work/$file" "$work/$sums" "$file" ||
+    fail "the downloaded $what does not match its published checksum: not installed." \
+      "Try again later, or install it by hand."
+  FETCHED=$work/$file
+}
+
 install_pulumi() {
-  local os arch name work
+  local os arch name
   read -r os arch <<<"$(platform)"
   [ "$arch" = amd64 ] && arch=x64
   name="pulumi-v$PULUMI_VERSION-$os-$arch.tar.gz"
-  scratch pulumi >/dev/null
-  work=$SCRATCH/pulumi
-  local base="https://github.com/pulumi/pulumi/releases/download/v$PULUMI_VERSION"
-  say "installing the Pulumi CLI $PULUMI_VERSION into $TOOLS"
-  download "$base/$name" "$work/$name" && download "$base/pulumi-$PULUMI_VERSION-checksums.txt" "$work/sums" ||
-    fail "could not download the Pulumi CLI $PULUMI_VERSION ($base/$name)." \
-      "Install it another way: brew install pulumi/tap/pulumi, or https://www.pulumi.com/docs/iac/download-install/" \
-      "(any 3.x works; $PULUMI_VERSION is what CI uses), put it on PATH, and run make up again."
-  verify "$work/$name" "$work/sums" "$name" ||
-    fail "the downloaded Pulumi CLI does not match its published checksum: not installed." "Try again later, or install it by hand."
+  fetch_release "the Pulumi CLI $PULUMI_VERSION" "https://github.com/pulumi/pulumi/releases/download/v$PULUMI_VERSION" \
+    "$name" "pulumi-$PULUMI_VERSION-checksums.txt" \
+    "Install it another way: brew install pulumi/tap/pulumi, or https://www.pulumi.com/docs/iac/download-install/" \
+    "(any 3.x works; $PULUMI_VERSION is what CI uses), put it on PATH, and run make up again."
   mkdir -p "$TOOLS"
-  tar -xzf "$work/$name" -C "$work"
-  cp "$work"/pulumi/* "$TOOLS"/
+  tar -xzf "$FETCHED" -C "$(dirname "$FETCHED")"
+  cp "$(dirname "$FETCHED")"/pulumi/* "$TOOLS"/
   say "installed $("$TOOLS/pulumi" version) (sha256 checked)"
 }
 
 install_kind() {
-  local os arch name work
+  local os arch name
   read -r os arch <<<"$(platform)"
   name="kind-$os-$arch"
-  scratch kind >/dev/null
-  work=$SCRATCH/kind
-  local base="https://github.com/kubernetes-sigs/kind/releases/download/v$KIND_VERSION"
-  say "installing kind $KIND_VERSION into $TOOLS"
-  download "$base/$name" "$work/$name" && download "$base/$name.sha256sum" "$work/sums" ||
-    fail "could not download kind $KIND_VERSION ($base/$name)." \
-      "Install it another way (https://kind.sigs.k8s.io/docs/user/quick-start/#installation), or point" \
-      "your kube context at a running cluster, and run make up again."
-  verify "$work/$name" "$work/sums" "$name" ||
-    fail "the downloaded kind does not match its published checksum: not installed." "Try again later, or install it by hand."
+  fetch_release "kind $KIND_VERSION" "https://github.com/kubernetes-sigs/kind/releases/download/v$KIND_VERSION" \
+    "$name" "$name.sha256sum" \
+    "Install it another way (https://kind.sigs.k8s.io/docs/user/quick-start/#installation), or point" \
+    "your kube context at a running cluster, and run make up again."
   mkdir -p "$TOOLS"
-  install -m 755 "$work/$name" "$TOOLS/kind"
+  install -m 755 "$FETCHED" "$TOOLS/kind"
   say "installed kind $KIND_VERSION (sha256 checked)"
 }
 
