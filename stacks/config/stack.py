@@ -139,10 +139,29 @@ def load(declared_keys: Sequence[str] | None = None) -> StackConfig:
         load_generator=model_service.read_load_generator(reader),
         managed_inference=managed_inference.read(reader, aws_enabled),
     )
+    if aws_enabled:
+        _check_retention_within_bucket_lifecycle(reader, config)
     problems = aws_reader.problems + reader.problems
     if problems:
         raise ConfigError(f"stack {stack!r} has {len(problems)} configuration problem(s):\n" + "\n".join(problems))
     return config
+
+
+def _check_retention_within_bucket_lifecycle(reader: Reader, config: StackConfig) -> None:
+    """Loki and Tempo keep their data in the logs bucket, whose lifecycle deletes objects after
+    logsExpirationDays: neither may keep data longer than that, or it would index deleted objects."""
+    days = config.storage.expiration_days["logs"]
+    for key, hours, store in (
+        ("lokiRetentionHours", config.observability.loki_retention_hours, "Loki"),
+        ("tracesRetentionHours", config.observability.traces_retention_hours, "Tempo"),
+    ):
+        if hours > days * 24:
+            reader.problem(
+                key,
+                hours,
+                f"must not exceed logsExpirationDays x 24 ({days * 24}): the logs bucket's lifecycle would "
+                f"delete what {store} still indexes",
+            )
 
 
 def _region(aws_reader: Reader, aws_enabled: bool) -> str | None:

@@ -87,6 +87,7 @@ def test_dev_and_prod_differ_only_through_their_stack_files() -> None:
         ({"prometheusRetention": "two weeks"}, "prometheusRetention", '"two weeks"', "a Prometheus duration"),
         ({"lokiRetentionHours": 2}, "lokiRetentionHours", "2", "at least 24"),
         ({"tracesRetentionHours": 0}, "tracesRetentionHours", "0", "at least 1"),
+        ({"tracesRetentionHours": 3000}, "tracesRetentionHours", "3000", "exceed logsExpirationDays x 24 (2160)"),
         ({"modelServiceTraceSampleRatio": "1.5"}, "modelServiceTraceSampleRatio", '"1.5"', "between 0 and 1"),
         ({"modelServiceTraceSampleRatio": "nan"}, "modelServiceTraceSampleRatio", '"nan"', "between 0 and 1"),
         ({"modelServiceTraceSampleRatio": "1%"}, "modelServiceTraceSampleRatio", '"1%"', "must be a number"),
