@@ -29,6 +29,7 @@ FUNCTION_FILES = {
     "handler.py": REPO / "drift_monitor" / "handler.py",
     "model_service/__init__.py": REPO / "model_service" / "__init__.py",
     "model_service/drift_contract.py": REPO / "model_service" / "drift_contract.py",
+    "model_service/capture_format.py": REPO / "model_service" / "capture_format.py",
 }
 SCHEDULE = "rate(15 minutes)"
 WINDOW_MINUTES = 60

@@ -23,7 +23,7 @@ from components.python_function import PythonFunctionSpec, python_function
 
 REPO = Path(__file__).resolve().parent.parent
 # The function's package: the handler, and what it shares with the model service: the row contract,
-# the feedback ids and the trace context (a `model_service` package of standard-library modules:
+# the feedback ids, the trace context and the capture layout (a `model_service` package of standard-library modules:
 # the zip needs no dependencies).
 FUNCTION_FILES = {
     "handler.py": REPO / "inference_proxy" / "handler.py",
@@ -31,6 +31,7 @@ FUNCTION_FILES = {
     "model_service/rows.py": REPO / "model_service" / "rows.py",
     "model_service/feedback.py": REPO / "model_service" / "feedback.py",
     "model_service/trace_context.py": REPO / "model_service" / "trace_context.py",
+    "model_service/capture_format.py": REPO / "model_service" / "capture_format.py",
 }
 ROUTES = ("POST /predict", "POST /feedback", "GET /health")
 RUNBOOK_URL = "https://github.com/mlops-platform/mlops-platform/blob/main/docs/runbooks.md#managed-inference"

@@ -13,7 +13,6 @@ id held. A window with no rows publishes nothing and is not an error.
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import json
@@ -28,6 +27,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from model_service.capture_format import captured_bodies
 from model_service.drift_contract import CLOUDWATCH_NAMESPACE as NAMESPACE
 from model_service.drift_contract import window_report
 
@@ -109,23 +109,17 @@ def read_lines(bucket: str, prefixes: list[str], start: datetime) -> list[dict[s
     return records
 
 
-def _payload(part: dict[str, Any]) -> str:
-    data = part.get("data", "")
-    return base64.b64decode(data).decode() if part.get("encoding") == "BASE64" else data
-
-
 def rows_and_predictions(record: dict[str, Any]) -> tuple[list[list[float]], list[str]]:
     """The rows a captured request sent and the classes predicted for them."""
-    capture = record["captureData"]
-    request = _payload(capture["endpointInput"])
-    if capture["endpointInput"].get("observedContentType", "").startswith("text/csv"):
+    request, response, content_type = captured_bodies(record)
+    if content_type.startswith("text/csv"):
         rows = [[float(cell) for cell in line] for line in csv.reader(io.StringIO(request)) if line]
     else:
         document = json.loads(request)
         rows = document.get("instances", document) if isinstance(document, dict) else document
         if rows and not isinstance(rows[0], list):
             rows = [rows]
-    answer = json.loads(_payload(capture["endpointOutput"]))
+    answer = json.loads(response)
     predicted = [prediction["label"] for prediction in answer.get("predictions", [])]
     return rows, predicted
 

@@ -37,6 +37,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError,
 
 # Shipped beside this file in the function's package (components/inference_api.py): one definition
 # of a valid row for the proxy and the container.
+from model_service.capture_format import capture_record
 from model_service.feedback import FeedbackIds
 from model_service.rows import InputError, parse_sagemaker_json
 from model_service.trace_context import format_traceparent, new_span_id, new_trace_id, parse_traceparent
@@ -268,24 +269,9 @@ def capture(request_id: str, payload: bytes, answer: bytes, config: Settings) ->
     if not config.capture_bucket or random.uniform(0, 100) >= config.capture_percent:
         return
     now = datetime.now(UTC)
-    record = {
-        "captureData": {
-            "endpointInput": {
-                "observedContentType": JSON,
-                "mode": "INPUT",
-                "data": payload.decode(),
-                "encoding": "JSON",
-            },
-            "endpointOutput": {
-                "observedContentType": JSON,
-                "mode": "OUTPUT",
-                "data": answer.decode(),
-                "encoding": "JSON",
-            },
-        },
-        "eventMetadata": {"eventId": request_id, "inferenceId": request_id, "inferenceTime": now.isoformat()},
-        "eventVersion": "0",
-    }
+    record = capture_record(
+        payload.decode(), answer.decode(), event_id=request_id, inference_id=request_id, inference_time=now.isoformat()
+    )
     key = f"{config.capture_prefix}/{now:%Y/%m/%d/%H}/{request_id}.jsonl".lstrip("/")
     try:
         s3_client().put_object(Bucket=config.capture_bucket, Key=key, Body=json.dumps(record).encode() + b"\n")

@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from model_service.capture_format import capture_record as capture_record_layout
 from model_service.logs import rfc3339
 from model_service.metrics import ServiceMetrics
 from model_service.settings import Settings
@@ -203,27 +204,7 @@ def capture_record(served: Served) -> dict[str, Any]:
             ],
         }
     ).decode()
-    return {
-        "captureData": {
-            "endpointInput": {
-                "observedContentType": "application/json",
-                "mode": "INPUT",
-                "data": request,
-                "encoding": "JSON",
-            },
-            "endpointOutput": {
-                "observedContentType": "application/json",
-                "mode": "OUTPUT",
-                "data": response,
-                "encoding": "JSON",
-            },
-        },
-        "eventMetadata": {
-            "eventId": served.request_id,
-            "inferenceTime": rfc3339(served.at),
-        },
-        "eventVersion": "0",
-    }
+    return capture_record_layout(request, response, event_id=served.request_id, inference_time=rfc3339(served.at))
 
 
 class ProductionData:

@@ -308,4 +308,4 @@ def test_the_drift_monitor_package_runs_on_its_own(tmp_path: Path) -> None:
     from components.drift_monitor import FUNCTION_FILES
 
     (modules,) = imported_project_modules(unpack(FUNCTION_FILES, tmp_path))
-    assert modules == "['model_service', 'model_service.drift_contract']"
+    assert modules == "['model_service', 'model_service.capture_format', 'model_service.drift_contract']"

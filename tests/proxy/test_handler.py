@@ -250,7 +250,10 @@ def test_the_function_package_runs_on_its_own_and_shares_the_services_row_contra
         unpack(FUNCTION_FILES, tmp_path), extra="import model_service.rows as rows; print(rows.__file__); "
     )
     assert Path(where).resolve() == (tmp_path / "model_service" / "rows.py").resolve()
-    assert modules == "['model_service', 'model_service.feedback', 'model_service.rows', 'model_service.trace_context']"
+    assert modules == (
+        "['model_service', 'model_service.capture_format', 'model_service.feedback', 'model_service.rows', "
+        "'model_service.trace_context']"
+    )
 
     refused_by_both = (
         {"rows": ROWS},
