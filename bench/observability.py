@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import sys
@@ -28,6 +27,8 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 from urllib.request import urlopen
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.harness import Result, Target, cpu_seconds, free_port, median_result, run_wrk, server
 from bench.otlp_receiver import OtlpReceiver
@@ -57,13 +58,13 @@ VARIANTS = {
 
 
 def _counter(metrics: str, name: str, **labels: str) -> float:
-    """Sum of a counter's samples whose labels include `labels`."""
-    total = 0.0
-    for line in metrics.splitlines():
-        match = re.fullmatch(rf"{name}(?:\{{(.*)\}})? (\S+)", line)
-        if match and all(f'{key}="{value}"' in (match[1] or "") for key, value in labels.items()):
-            total += float(match[2])
-    return total
+    """Sum of a counter's samples (Prometheus text) whose labels include `labels`."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
 
 
 def lossless(log: Path, metrics: str, receiver: OtlpReceiver) -> list[str]:

@@ -22,12 +22,17 @@ _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 _second_cache: list[Any] = [-1, ""]
 
 
-def rfc3339(seconds: float) -> str:
-    """RFC 3339 UTC with milliseconds; the part up to the second is formatted once a second."""
-    whole = int(seconds)
+def utc_second(whole: int) -> str:
+    """`YYYY-MM-DDTHH:MM:SS` of a Unix second, formatted once a second (every log line asks)."""
     if whole != _second_cache[0]:
         _second_cache[:] = [whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")]
-    return f"{_second_cache[1]}.{int((seconds - whole) * 1000):03d}Z"
+    return str(_second_cache[1])
+
+
+def rfc3339(seconds: float) -> str:
+    """RFC 3339 UTC with milliseconds."""
+    whole = int(seconds)
+    return f"{utc_second(whole)}.{int((seconds - whole) * 1000):03d}Z"
 
 
 class JsonFormatter(logging.Formatter):
@@ -99,8 +104,6 @@ class AccessLog:
         self.enabled = enabled
         self.flush_seconds = flush_seconds
         self._pending: list[AccessEntry] = []
-        self._second = -1
-        self._second_text = ""
 
     def write(self, entry: AccessEntry) -> None:
         """Queue one line."""
@@ -113,12 +116,9 @@ class AccessLog:
     def format(self, entry: AccessEntry) -> str:
         at, request_id, method, route, status, seconds, version_json, rows, features, trace_id, span_id, sampled = entry
         second, fraction = divmod(int(at * 1000), 1000)
-        if second != self._second:
-            self._second = second
-            self._second_text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
         method_json = _METHODS_JSON.get(method) or orjson.dumps(method).decode()
         values: tuple[Any, ...] = (
-            self._second_text,
+            utc_second(second),
             fraction,
             request_id,
             method_json,
