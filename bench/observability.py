@@ -30,7 +30,7 @@ from urllib.request import urlopen
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.harness import Result, Target, cpu_seconds, free_port, median_result, run_wrk, server
+from bench.harness import Result, Target, cpu_seconds, free_port, median_result, run_wrk, server, split_cpus
 from bench.otlp_receiver import OtlpReceiver
 from monitoring import names
 
@@ -108,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         from model_service.training import TrainingOptions, train
 
         artifact = train(TrainingOptions(output=workdir / "model"))
+        server_cpus, other_cpus = split_cpus()
+        if other_cpus:
+            os.sched_setaffinity(0, other_cpus)  # wrk and the OTLP receiver (this process) inherit it
         receiver = stack.enter_context(OtlpReceiver())
         urls = {name: f"http://127.0.0.1:{free_port()}" for name in VARIANTS}
         pids = {}
@@ -123,10 +126,17 @@ def main(argv: list[str] | None = None) -> int:
             }
             command = [sys.executable, "-m", "model_service", "serve"]
             log = workdir / f"{name}.log"
-            pids[name] = stack.enter_context(server(command, env, urls[name] + "/v2/health/ready", log)).pid
+            pids[name] = stack.enter_context(
+                server(command, env, urls[name] + "/v2/health/ready", log, server_cpus)
+            ).pid
 
+        placement = (
+            f"servers on CPU {sorted(server_cpus)}, wrk on {sorted(other_cpus)}"
+            if server_cpus and other_cpus
+            else "unpinned"
+        )
         print(
-            f"machine: {os.cpu_count()} CPUs; wrk, {args.concurrency} clients, single-row requests, "
+            f"machine: {os.cpu_count()} CPUs ({placement}); wrk, {args.concurrency} clients, single-row requests, "
             f"{args.duration:g}s per server, median of {args.rounds} interleaved rounds; tracing samples {TRACE_RATIO}"
         )
         results: dict[str, list[Result]] = {name: [] for name in VARIANTS}

@@ -106,20 +106,19 @@ class BinCounter:
 
     def __init__(self, reference: DriftReference) -> None:
         self.reference = reference
-        width = max(f.bin_count - 1 for f in reference.features)
-        # Pad every feature's edges to one width with +inf so one comparison bins all features.
-        self._edges = np.full((len(reference.features), width), np.inf)
-        for index, feature in enumerate(reference.features):
-            self._edges[index, : len(feature.edges)] = feature.edges
-        self.counts = np.zeros((len(reference.features), width + 1), dtype=np.int64)
-        # Row-major index of (feature, bin) in `counts`, so one bincount counts a whole batch.
-        self._offsets = np.arange(len(reference.features)) * (width + 1)
+        width = max(f.bin_count for f in reference.features)
+        self._edges = [np.asarray(feature.edges, dtype=np.float64) for feature in reference.features]
+        self.counts = np.zeros((len(reference.features), width), dtype=np.int64)
         self.sums = np.zeros(len(reference.features))
 
     def add(self, rows: np.ndarray) -> None:
-        # bin = number of edges strictly below the value, i.e. (edge_{i-1}, edge_i] as in DriftReference.fit.
-        bins = (rows[:, :, None] > self._edges[None, :, :]).sum(axis=2)
-        flat = (bins + self._offsets).ravel()
-        self.counts += np.bincount(flat, minlength=self.counts.size).reshape(self.counts.shape)
+        # bin = number of edges strictly below the value, i.e. (edge_{i-1}, edge_i] as in
+        # DriftReference.fit: searchsorted's left side. Columns are copied contiguous first, which
+        # makes each search several times faster than on a strided view.
+        columns = np.ascontiguousarray(rows.T)
+        counts = self.counts
+        for index, edges in enumerate(self._edges):
+            found = np.bincount(np.searchsorted(edges, columns[index]), minlength=len(edges) + 1)
+            counts[index, : len(found)] += found
         # Clipped: a sum that reached infinity would stay there until the process restarts.
         self.sums += np.clip(rows, -SUM_LIMIT, SUM_LIMIT).sum(axis=0)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from random import getrandbits
 from typing import TYPE_CHECKING
 
 from opentelemetry import trace as trace_api
@@ -25,12 +26,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from model_service.trace_context import (
-    SAMPLED,
-    new_span_id,
-    new_trace_id,
-    parse_traceparent,
-)
+from model_service.trace_context import SAMPLED, new_span_id, parse_traceparent
 
 if TYPE_CHECKING:
     from model_service.batching import Batch
@@ -109,14 +105,16 @@ class Tracing:
 
     def begin(self, traceparent: bytes | None) -> RequestTrace:
         """Continue the caller's trace, or start one; decide whether it is sampled."""
-        parent = parse_traceparent(traceparent) if traceparent else None
-        span_id = new_span_id()
-        if parent is not None:
-            # Parent-based: the caller's decision stands.
-            return RequestTrace(parent[0], span_id, parent[2], parent[1])
-        trace_id = new_trace_id()
+        if traceparent:
+            parent = parse_traceparent(traceparent)
+            if parent is not None:
+                # Parent-based: the caller's decision stands.
+                return RequestTrace(parent[0], new_span_id(), parent[2], parent[1])
+        # One draw for both ids (every request pays for this): 128 bits of trace id, 64 of span id.
+        ids = getrandbits(192)
+        trace_id = ids >> 64 or 1
         # The SDK's TraceIdRatioBased rule, applied to the id the request will carry.
-        return RequestTrace(trace_id, span_id, (trace_id & _ID_LIMIT) < self._bound, None)
+        return RequestTrace(trace_id, ids & _ID_LIMIT or 1, (trace_id & _ID_LIMIT) < self._bound, None)
 
     def record(
         self,
@@ -198,7 +196,7 @@ class Tracing:
 
 def otlp_tracing(endpoint: str, sample_ratio: float, service_version: str) -> Tracing:
     """Tracing that exports to an OTLP/HTTP collector at `endpoint` (Alloy in the cluster)."""
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from model_service.span_encoding import ServiceSpanExporter
 
-    exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces", timeout=5)
+    exporter = ServiceSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces", timeout=5)
     return Tracing(exporter, sample_ratio, service_version=service_version)

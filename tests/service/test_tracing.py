@@ -12,10 +12,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from bench.otlp_receiver import STATUS_ERROR, OtlpReceiver, ReceivedSpan
+from model_service.span_encoding import encode_spans
 from model_service.trace_context import parse_traceparent, traceparent_in_custom_attributes
+from model_service.tracing import Phase, Tracing
 from monitoring import names
 from tests.support.model_server import RunningServer, start_server
 
@@ -203,3 +209,42 @@ def test_traceparent_is_found_among_sagemaker_custom_attributes() -> None:
     assert traceparent_in_custom_attributes(f"traceparent={value}".encode()) == value.encode()
     assert traceparent_in_custom_attributes(f"a=b, traceparent={value}".encode()) == value.encode()
     assert traceparent_in_custom_attributes(f"notatraceparent={value}".encode()) is None
+
+
+def _recorded_spans(ratio: float = 1.0) -> list[ReadableSpan]:
+    """Spans as the service records them: a new trace and a caller's, a success and a failure."""
+    exporter = InMemorySpanExporter()
+    tracing = Tracing(exporter, ratio, service_version="1.2.3")
+    now = time.perf_counter()
+    phases = [
+        Phase("parse", now, now + 0.001, {}),
+        Phase("batch.wait", now + 0.001, now + 0.002, {"batch.rows": 3}),
+        Phase("model.predict", now + 0.002, now + 0.003, {"batch.rows": 3, "model.version": "v1"}),
+    ]
+    attributes: dict[str, str | int] = {"http.route": INFER, "http.response.status_code": 200, "rows": 1}
+    for traceparent, failed in ((None, False), (f"00-{CALLER_TRACE}-{CALLER_SPAN}-01".encode(), True)):
+        trace = tracing.begin(traceparent)
+        tracing.record(
+            trace, "POST x", started=now, ended=now + 0.004, attributes=attributes, phases=phases, failed=failed
+        )
+    tracing.shutdown()
+    return list(exporter.get_finished_spans())
+
+
+def test_the_service_span_encoder_writes_what_the_sdk_encoder_writes() -> None:
+    """The lean encoder is only a faster route to the same OTLP message."""
+    spans = _recorded_spans()
+    assert len(spans) == 8
+    ours = ExportTraceServiceRequest.FromString(encode_spans(spans))
+    assert ours == ExportTraceServiceRequest.FromString(sdk_encode_spans(spans).SerializePartialToString())
+    flags = {span.name: span.flags for span in ours.resource_spans[0].scope_spans[0].spans}
+    assert len(ours.resource_spans) == 1 and flags["parse"] == 0x100
+
+
+def test_spans_with_events_are_encoded_by_the_sdk() -> None:
+    span = _recorded_spans()[0]
+    with_event = ReadableSpan(
+        span.name, span.context, span.parent, span.resource, span.attributes, events=[Event("retry", {"n": 1}, 5)]
+    )
+    encoded = ExportTraceServiceRequest.FromString(encode_spans([with_event]))
+    assert encoded.resource_spans[0].scope_spans[0].spans[0].events[0].name == "retry"

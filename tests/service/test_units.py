@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import numpy as np
 import pytest
@@ -67,6 +68,27 @@ def test_bins_put_a_value_on_an_edge_in_the_lower_bin() -> None:
     counter.add(np.array([[edges[0]], [edges[0] + 0.01], [-1e9], [1e9]]))
     assert counter.counts[0, : reference.features[0].bin_count].tolist() == [2, 1, 0, 1]
     assert reference.features[0].shares == pytest.approx((0.25, 0.25, 0.25, 0.25))
+
+
+def test_bins_of_every_feature_match_a_count_by_hand() -> None:
+    """Features with different bin counts, batches of different sizes: each bin holds the values
+    above its lower edge and at or below its upper edge."""
+    rng = np.random.default_rng(7)
+    data = np.column_stack([rng.normal(size=300), rng.integers(0, 3, size=300), rng.exponential(size=300)])
+    reference = DriftReference.fit(data, ["normal", "three-valued", "skewed"], ["a"] * 300, bins=6)
+    counter = BinCounter(reference)
+    live = [rng.normal(scale=2, size=(size, 3)) for size in (1, 7, 500)]
+    for batch in live:
+        counter.add(batch)
+    rows = np.concatenate(live)
+    for index, feature in enumerate(reference.features):
+        bounds = [-np.inf, *feature.edges, np.inf]
+        expected = [
+            int(((rows[:, index] > low) & (rows[:, index] <= high)).sum()) for low, high in itertools.pairwise(bounds)
+        ]
+        assert counter.counts[index, : feature.bin_count].tolist() == expected
+        assert counter.counts[index, feature.bin_count :].sum() == 0
+    assert counter.sums == pytest.approx(rows.sum(axis=0))
 
 
 def test_psi_and_ks_arithmetic() -> None:
