@@ -10,8 +10,32 @@ import pulumi
 
 from components.artifact_store import StoredBucket
 from components.helm import resources
+from components.object_store import HOST as OBJECT_STORE_HOST
+from components.object_store import PORT as OBJECT_STORE_PORT
+from components.object_store import ObjectStoreClient, S3Access
 
 SERVICE_ACCOUNT = "loki"
+PODS = {"matchLabels": {"app.kubernetes.io/name": "loki"}}
+# The Secret with Loki's object-store credentials (in its namespace) where the store is MinIO.
+OBJECT_STORE_SECRET = "loki-object-store"
+OBJECT_STORE_BUCKET = "logs"
+
+
+def object_store_client(namespace: str) -> ObjectStoreClient:
+    """Loki's user of an in-cluster object store: its chunks, index and rules in the logs bucket."""
+    bucket = OBJECT_STORE_BUCKET
+    return ObjectStoreClient(
+        "loki",
+        (namespace,),
+        (
+            {
+                "actions": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "resources": [f"arn:aws:s3:::{bucket}/*"],
+            },
+            {"actions": ["s3:ListBucket"], "resources": [f"arn:aws:s3:::{bucket}"]},
+        ),
+        PODS,
+    )
 
 
 @dataclass(frozen=True)
@@ -24,10 +48,16 @@ class LokiSpec:
 
 
 def loki_values(
-    spec: LokiSpec, logs_bucket: StoredBucket | None, region: str | None, role_arn: pulumi.Output[str] | None
+    spec: LokiSpec,
+    logs_bucket: StoredBucket | None,
+    region: str | None,
+    role_arn: pulumi.Output[str] | None,
+    object_store: S3Access | None = None,
 ) -> dict[str, Any]:
-    """Monolithic on the filesystem (local), monolithic or simple-scalable on S3 (AWS)."""
-    on_s3 = logs_bucket is not None
+    """Monolithic or simple-scalable on S3: the logs bucket through IRSA (AWS), or the in-cluster
+    object store's logs bucket with the credentials in OBJECT_STORE_SECRET; else monolithic on
+    the filesystem."""
+    on_s3 = logs_bucket is not None or object_store is not None
     schema = {
         "configs": [
             {
@@ -74,24 +104,47 @@ def loki_values(
         }
         if role_arn is not None:
             values["serviceAccount"]["annotations"] = {"eks.amazonaws.com/role-arn": role_arn}
+    elif object_store is not None:
+        bucket = OBJECT_STORE_BUCKET
+        loki["storage"] = {
+            "type": "s3",
+            "bucketNames": {"chunks": bucket, "ruler": bucket},
+            "s3": {
+                "endpoint": f"{OBJECT_STORE_HOST}:{OBJECT_STORE_PORT}",
+                "region": object_store.region,
+                "insecure": True,
+                "s3ForcePathStyle": True,
+                # Filled from the pod's environment (OBJECT_STORE_SECRET) by -config.expand-env.
+                "accessKeyId": "${AWS_ACCESS_KEY_ID}",
+                "secretAccessKey": "${AWS_SECRET_ACCESS_KEY}",
+            },
+        }
+        for target in ("singleBinary", "backend", "read", "write"):
+            values[target] = {
+                "extraArgs": ["-config.expand-env=true"],
+                "extraEnvFrom": [{"secretRef": {"name": OBJECT_STORE_SECRET}}],
+            }
     else:
         loki["storage"] = {"type": "filesystem"}
+    targets: dict[str, dict[str, Any]]
     if spec.scalable:
-        values.update(
-            deploymentMode="SimpleScalable",
-            backend={"replicas": 3, "resources": resources("100m", "256Mi", "1Gi")},
-            read={"replicas": 3, "resources": resources("100m", "256Mi", "1Gi")},
-            write={"replicas": 3, "resources": resources("100m", "256Mi", "1Gi")},
-            singleBinary={"replicas": 0},
-        )
+        values["deploymentMode"] = "SimpleScalable"
+        targets = {
+            "backend": {"replicas": 3, "resources": resources("100m", "256Mi", "1Gi")},
+            "read": {"replicas": 3, "resources": resources("100m", "256Mi", "1Gi")},
+            "write": {"replicas": 3, "resources": resources("100m", "256Mi", "1Gi")},
+            "singleBinary": {"replicas": 0},
+        }
     else:
-        values.update(
-            deploymentMode="Monolithic",
-            singleBinary={"replicas": 1, "resources": resources("100m", "256Mi", "1Gi")},
-            backend={"replicas": 0},
-            read={"replicas": 0},
-            write={"replicas": 0},
-        )
+        values["deploymentMode"] = "Monolithic"
+        targets = {
+            "singleBinary": {"replicas": 1, "resources": resources("100m", "256Mi", "1Gi")},
+            "backend": {"replicas": 0},
+            "read": {"replicas": 0},
+            "write": {"replicas": 0},
+        }
+    for target, settings in targets.items():
+        values[target] = {**values.get(target, {}), **settings}
     return values
 
 

@@ -15,8 +15,9 @@ import yaml
 
 from components import network_policies
 from components.artifact_store import ModelArtifact, StoredBucket
-from components.helm import project_path
+from components.helm import project_path, resources
 from components.iam import ServiceAccountRoles, policy_document
+from components.object_store import ObjectStoreClient, S3Access, read_objects, write_objects
 
 CHART = Path(__file__).resolve().parent.parent / "charts" / "model-service"
 SERVICE_ACCOUNT = "model-service"
@@ -70,6 +71,54 @@ class ProductionDataAccess:
         ]
 
 
+# Buckets of the in-cluster object store (components/object_store.py) the service uses.
+STORE_MODELS_BUCKET = "models"
+STORE_CAPTURE_BUCKET = "capture"
+SERVICE_PODS = {"app.kubernetes.io/name": "model-service"}
+PUBLISHER_PODS = {"app.kubernetes.io/name": "model-publisher"}
+# Where the image `make up` builds keeps its model (the publish Job copies it from there).
+IMAGE_MODEL_DIR = "/opt/ml/model"
+OBJECT_STORE_SECRET = "model-service-object-store"
+PUBLISHER_SECRET = "model-publisher-object-store"
+
+
+def object_store_clients(models_prefix: str, namespace: str = NAMESPACE) -> tuple[ObjectStoreClient, ...]:
+    """The service's users of an in-cluster object store: the pods read `<prefix>/` of the models
+    bucket and write the production-data prefixes of the capture bucket; the publish Job writes
+    `<prefix>/` of the models bucket."""
+    return (
+        ObjectStoreClient(
+            "model-service",
+            (namespace,),
+            (
+                *read_objects(STORE_MODELS_BUCKET, models_prefix),
+                write_objects(STORE_CAPTURE_BUCKET, CLUSTER_CAPTURE_PREFIX, GROUND_TRUTH_PREFIX),
+            ),
+            {"matchLabels": SERVICE_PODS},
+        ),
+        ObjectStoreClient(
+            "model-publisher",
+            (namespace,),
+            (write_objects(STORE_MODELS_BUCKET, models_prefix),),
+            {"matchLabels": PUBLISHER_PODS},
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class InClusterStore:
+    """A stack without AWS: the model and production data in the in-cluster object store, read and
+    written with the users `object_store_clients` declares, once `release` (the store) is up."""
+
+    service: S3Access
+    publisher: S3Access
+    models_prefix: str
+    release: pulumi.Resource
+
+    def uri(self, bucket: str, prefix: str) -> str:
+        return f"s3://{bucket}/{prefix}"
+
+
 # Each picks charts/model-service/values-<profile>.yaml.
 Profile = Literal["local", "dev", "prod"]
 
@@ -99,6 +148,8 @@ class ModelServiceArgs:
     namespace: str = NAMESPACE
     model: ModelAccess | None = None
     data: ProductionDataAccess | None = None
+    # Stacks without AWS: the in-cluster object store (the model is published there from the image).
+    store: InClusterStore | None = None
     allowed_namespaces: tuple[str, ...] = ()
     monitoring_namespace: str = "monitoring"
     # Alloy's OTLP/HTTP receiver (`http://host:port`); None: no tracing.
@@ -129,8 +180,13 @@ class ModelService(pulumi.ComponentResource):
         if args.otlp_endpoint is not None:
             port = urlparse(args.otlp_endpoint).port or 80
             flows.append(network_policies.otlp_out(args.monitoring_namespace, port))
+        if args.store is not None:
+            names = [SERVICE_PODS["app.kubernetes.io/name"], PUBLISHER_PODS["app.kubernetes.io/name"]]
+            selector = {"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "In", "values": names}]}
+            flows.append(network_policies.object_store_out(selector))
         namespace = network_policies.namespace(name, args.namespace, flows, parent=self)
         feedback_secret = self._feedback_secret(name, args.namespace, namespace)
+        needs: list[pulumi.Resource] = [namespace, feedback_secret, *args.after]
         values = profile_values(args.spec.profile)
         values["feedback"] = {**values.get("feedback", {}), "existingSecret": FEEDBACK_SECRET}
         values["image"] = {**values.get("image", {}), "repository": args.image_repository, "tag": args.spec.image_tag}
@@ -157,6 +213,8 @@ class ModelService(pulumi.ComponentResource):
             }
         if args.otlp_endpoint is not None:
             values["tracing"] = {"otlpEndpoint": args.otlp_endpoint, "sampleRatio": args.spec.trace_sample_ratio}
+        if args.store is not None:
+            needs += self._in_cluster_store(name, args, values, namespace)
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             name="model-service",
@@ -168,10 +226,81 @@ class ModelService(pulumi.ComponentResource):
             # (ModelNotReady fires instead). A stack without AWS that names a modelVersion serves
             # it from the image (`make up` builds it with the model in /opt/ml/model).
             skip_await=args.model is None and not values.get("model", {}).get("volume") and not args.spec.model_version,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, feedback_secret, *args.after]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=needs),
         )
         self.service_name = "model-service"
         self.register_outputs({"namespace": args.namespace, "service": self.service_name})
+
+    def _in_cluster_store(
+        self, name: str, args: ModelServiceArgs, values: dict[str, Any], namespace: pulumi.Resource
+    ) -> list[pulumi.Resource]:
+        """Point the pods at the in-cluster store and, when the stack names a model version,
+        publish it there from the image first. Returns what the release must wait for."""
+        store = args.store
+        assert store is not None
+        after = [namespace, store.release]
+        secret = store.service.secret(
+            f"{name}-object-store", OBJECT_STORE_SECRET, args.namespace, parent=self, after=after
+        )
+        values["objectStore"] = {"credentialsSecret": OBJECT_STORE_SECRET}
+        values["productionData"] = {
+            **values.get("productionData", {}),
+            "captureUri": store.uri(STORE_CAPTURE_BUCKET, CLUSTER_CAPTURE_PREFIX),
+            "capturePercent": args.spec.capture_percent,
+            "groundTruthUri": store.uri(STORE_CAPTURE_BUCKET, GROUND_TRUTH_PREFIX),
+        }
+        version = args.spec.model_version
+        if not version:
+            return [secret]
+        models = store.uri(STORE_MODELS_BUCKET, store.models_prefix)
+        values["model"] = {**values.get("model", {}), "uri": f"{models}/{version}/model.tar.gz"}
+        return [secret, self._publish_job(name, args, models, after)]
+
+    def _publish_job(
+        self, name: str, args: ModelServiceArgs, destination: str, after: list[pulumi.Resource]
+    ) -> k8s.batch.v1.Job:
+        """A Job that uploads the image's model to the store (a new version is a new Job), so the
+        pods load it through MODEL_URI like on AWS. Pulumi waits for it to complete."""
+        store = args.store
+        assert store is not None
+        secret = store.publisher.secret(f"{name}-publisher", PUBLISHER_SECRET, args.namespace, parent=self, after=after)
+        image = f"{args.image_repository}:{args.spec.image_tag}"
+        locked_down = {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
+        return k8s.batch.v1.Job(
+            f"{name}-publish-model",
+            metadata={"namespace": args.namespace, "labels": PUBLISHER_PODS},
+            spec={
+                "backoffLimit": 6,
+                "template": {
+                    "metadata": {"labels": PUBLISHER_PODS},
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "automountServiceAccountToken": False,
+                        "containers": [
+                            {
+                                "name": "publish",
+                                "image": image,
+                                "imagePullPolicy": "IfNotPresent",
+                                "args": ["publish", "--from", IMAGE_MODEL_DIR, "--to", destination],
+                                "envFrom": [{"secretRef": {"name": PUBLISHER_SECRET}}],
+                                "env": [{"name": "HOME", "value": "/tmp"}],
+                                "resources": resources("50m", "128Mi", "512Mi"),
+                                "securityContext": locked_down,
+                                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                            }
+                        ],
+                        "volumes": [{"name": "tmp", "emptyDir": {}}],
+                    },
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*after, secret]),
+        )
 
     def _feedback_secret(self, name: str, namespace: str, namespace_resource: pulumi.Resource) -> k8s.core.v1.Secret:
         """Generated credentials: a signing key every replica shares and the labelling token."""

@@ -119,15 +119,40 @@ def otlp_out(monitoring_namespace: str, port: int) -> Flow:
     return Flow("otlp-out", {}, "Egress", in_namespaces([monitoring_namespace], ALLOY_PODS), _ports([port]))
 
 
-def monitoring(namespace: str, trace_sources: Sequence[str] = (), otlp_port: int = 4318) -> list[Flow]:
+def monitoring(
+    namespace: str,
+    trace_sources: Sequence[str] = (),
+    otlp_port: int = 4318,
+    object_store_clients: dict[str, Any] | None = None,
+) -> list[Flow]:
     """The monitoring namespace: Prometheus scrapes every namespace and the nodes; the API server
     calls the operator's admission webhook; Grafana is reached through its Ingress (or a
     port-forward, which no policy sees); Alertmanager mails out; Alloy receives traces from the
-    `trace_sources` namespaces."""
+    `trace_sources` namespaces; the pods `object_store_clients` selects reach the in-cluster
+    object store."""
     flows = [*_monitoring_flows(namespace)]
     if trace_sources:
         flows.append(Flow("otlp-in", ALLOY_PODS, "Ingress", in_namespaces(trace_sources), _ports([otlp_port])))
+    if object_store_clients is not None:
+        flows.append(object_store_out(object_store_clients))
     return flows
+
+
+# The in-cluster object store (components/object_store.py), for stacks without AWS.
+OBJECT_STORE_NAMESPACE = "storage"
+OBJECT_STORE_PODS = {"matchLabels": {"app": "minio", "release": "minio"}}
+OBJECT_STORE_PORT = 9000
+
+
+def object_store_out(pods: dict[str, Any]) -> Flow:
+    """The pods `pods` selects reach the in-cluster object store's S3 port."""
+    return Flow(
+        "object-store-out",
+        pods,
+        "Egress",
+        in_namespaces([OBJECT_STORE_NAMESPACE], OBJECT_STORE_PODS),
+        _ports([OBJECT_STORE_PORT]),
+    )
 
 
 def _monitoring_flows(namespace: str) -> list[Flow]:

@@ -26,8 +26,11 @@ from components.alloy import OTLP_HTTP_PORT, alloy_values
 from components.artifact_store import StoredBucket
 from components.helm import resources, vendored_release
 from components.iam import ServiceAccountRoles, arn_partition, policy_document
+from components.loki import OBJECT_STORE_SECRET as LOKI_OBJECT_STORE_SECRET
+from components.loki import PODS as LOKI_PODS
 from components.loki import SERVICE_ACCOUNT as LOKI_SERVICE_ACCOUNT
 from components.loki import LokiSpec, loki_values
+from components.object_store import S3Access
 from components.tempo import OTLP_GRPC_PORT, QUERY_PORT, tempo_policy, tempo_values
 from components.tempo import SERVICE as TEMPO_SERVICE
 from components.tempo import SERVICE_ACCOUNT as TEMPO_SERVICE_ACCOUNT
@@ -38,6 +41,7 @@ from monitoring import names
 # only where there is AWS.
 AWS_DASHBOARDS = (Path(__file__).resolve().parent / "dashboards" / "managed-inference.json",)
 AWS_DASHBOARD_FOLDER = "Managed inference"
+NAMESPACE = "monitoring"
 GRAFANA_ADMIN_SECRET = "grafana-admin"
 ALERTMANAGER_SECRET = "alertmanager-config"
 GRAFANA_SERVICE_ACCOUNT = "kube-prometheus-stack-grafana"
@@ -139,12 +143,15 @@ class ObservabilityArgs:
     name_prefix: str
     storage_class: str | None
     aws: AwsIntegration | None = None
-    namespace: str = "monitoring"
+    namespace: str = NAMESPACE
     # What must run first: the load balancer controller's webhook mutates Services and Ingresses.
     after: Sequence[pulumi.Resource] = ()
     # Namespaces whose pods send traces to Alloy's OTLP receiver.
     trace_sources: Sequence[str] = ()
     extra_dashboard_namespaces: Sequence[str] = field(default_factory=tuple)
+    # Loki's access to the in-cluster object store (stacks without AWS), and the store's release.
+    object_store: S3Access | None = None
+    object_store_release: pulumi.Resource | None = None
 
 
 def alertmanager_config(receivers: Receivers, secrets: Mapping[str, str | None]) -> str:
@@ -224,11 +231,28 @@ class Observability(pulumi.ComponentResource):
         namespace = network_policies.namespace(
             name,
             args.namespace,
-            network_policies.monitoring(args.namespace, trace_sources=args.trace_sources),
+            network_policies.monitoring(
+                args.namespace,
+                trace_sources=args.trace_sources,
+                object_store_clients=LOKI_PODS if args.object_store else None,
+            ),
             parent=self,
             after=args.after,
         )
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+        loki_needs: list[pulumi.Resource] = []
+        if args.object_store is not None:
+            loki_needs.append(
+                args.object_store.secret(
+                    f"{name}-loki-object-store",
+                    LOKI_OBJECT_STORE_SECRET,
+                    args.namespace,
+                    parent=self,
+                    after=[namespace],
+                )
+            )
+            if args.object_store_release is not None:
+                loki_needs.append(args.object_store_release)
 
         if args.spec.grafana_admin_password is not None:
             password = args.spec.grafana_admin_password
@@ -300,9 +324,10 @@ class Observability(pulumi.ComponentResource):
                 args.aws.logs_bucket if args.aws else None,
                 args.aws.region if args.aws else None,
                 loki_role_arn,
+                args.object_store,
             ),
             parent=self,
-            depends_on=[self.prometheus_stack],
+            depends_on=[self.prometheus_stack, *loki_needs],
         )
         self.loki_url = f"http://loki-gateway.{args.namespace}.svc.cluster.local"
         tempo = vendored_release(

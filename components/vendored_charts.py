@@ -78,6 +78,14 @@ AWS_LOAD_BALANCER_CONTROLLER = VendoredChart(
     "1a3d5601be1b7baebe6863183e841845e8ea210280d9fe60ff1250c73f2971a8",
     "https://aws.github.io/eks-charts",
 )
+# MinIO, the S3 of clusters without AWS (the local stack). The Loki release archive carries the
+# official chart as its `charts/minio` dependency; this archive is that directory, packed alone.
+MINIO = VendoredChart(
+    "minio",
+    "5.4.0",
+    "a04fa075a7b81a7a0137bec30dada61bf27d85b1e820cefaacc7a45aff2b49ce",
+    "https://charts.min.io",
+)
 
 ALL = (
     KUBE_PROMETHEUS_STACK,
@@ -88,4 +96,5 @@ ALL = (
     KARPENTER,
     KARPENTER_CRD,
     AWS_LOAD_BALANCER_CONTROLLER,
+    MINIO,
 )

@@ -1,4 +1,4 @@
-"""`model-service train` and `model-service serve`."""
+"""`model-service train`, `model-service serve` and `model-service publish`."""
 
 from __future__ import annotations
 
@@ -50,6 +50,24 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _publish(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from model_service.artifact import ModelLoadError, load_model, unpack
+    from model_service.training import ARCHIVE_FILE, upload
+
+    # Only an archive the service can load is published: unpacked and loaded as MODEL_URI would be.
+    try:
+        with tempfile.TemporaryDirectory(prefix="publish-") as workdir:
+            load_model(unpack(args.source / ARCHIVE_FILE, Path(workdir)))
+    except ModelLoadError as error:
+        print(f"not publishing {args.source}: {error}", file=sys.stderr)
+        return 2
+    for uri in upload(args.source, args.destination):
+        print(f"uploaded {uri}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="model-service", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -76,6 +94,14 @@ def parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="serve a model (settings from environment variables)")
     serve.set_defaults(run=_serve)
+
+    publish = commands.add_parser(
+        "publish",
+        help="upload a trained artifact to s3://bucket/prefix/<version>/ (AWS_ENDPOINT_URL_S3 points at another S3)",
+    )
+    publish.add_argument("--from", dest="source", type=Path, required=True, help="the artifact's directory")
+    publish.add_argument("--to", dest="destination", required=True, metavar="s3://bucket/prefix")
+    publish.set_defaults(run=_publish)
     return root
 
 

@@ -20,16 +20,21 @@ from components.drift_monitor import DriftMonitor, DriftMonitorArgs
 from components.inference_api import GROUND_TRUTH_PREFIX as SAGEMAKER_GROUND_TRUTH_PREFIX
 from components.inference_api import Capture, Feedback, InferenceApi, InferenceApiArgs
 from components.load_generator import LoadGenerator, LoadGeneratorArgs
+from components.loki import object_store_client as loki_object_store_client
 from components.model_service import (
     CLASS_NAMES,
     FEEDBACK_SECRET,
+    InClusterStore,
     ModelAccess,
     ModelService,
     ModelServiceArgs,
     ProductionDataAccess,
 )
 from components.model_service import NAMESPACE as MODEL_SERVICE_NAMESPACE
+from components.model_service import object_store_clients as model_service_store_clients
 from components.network import Network, NetworkArgs
+from components.object_store import ObjectStore
+from components.observability import NAMESPACE as OBSERVABILITY_NAMESPACE
 from components.observability import AwsIntegration, Observability, ObservabilityArgs, port_forward_command
 from components.registry import Registry, RegistryArgs
 from components.sagemaker_endpoint import SageMakerEndpoint, SageMakerEndpointArgs, ServerlessCapacity
@@ -221,6 +226,12 @@ def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any
     else:
         providers = {"kubernetes": k8s.Provider("kubernetes", context=config.kube_context)}
     on_cluster = pulumi.ResourceOptions(providers=providers)
+    # Without AWS, MinIO in the cluster is the S3 of the models, Loki's chunks and the capture.
+    store = None
+    loki_client = loki_object_store_client(OBSERVABILITY_NAMESPACE)
+    service_clients = model_service_store_clients(MODELS_PREFIX)
+    if core is None:
+        store = ObjectStore("object-store", config.object_store, (loki_client, *service_clients), opts=on_cluster)
     eks = None
     if core is not None:
         assert config.region is not None
@@ -246,6 +257,8 @@ def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any
             aws=integration,
             after=tuple(services.releases),
             trace_sources=(MODEL_SERVICE_NAMESPACE,),
+            object_store=store.access(loki_client.name) if store else None,
+            object_store_release=store.release if store else None,
         ),
         opts=on_cluster,
     )
@@ -261,6 +274,15 @@ def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any
                 artifact=core.artifacts.model_artifact(MODELS_PREFIX, service_config.model_version),
                 irsa=core.cluster.irsa,
             )
+    in_cluster_store = None
+    if store is not None:
+        service_user, publisher = service_clients
+        in_cluster_store = InClusterStore(
+            service=store.access(service_user.name),
+            publisher=store.access(publisher.name),
+            models_prefix=MODELS_PREFIX,
+            release=store.release,
+        )
     # The release carries a ServiceMonitor and a PrometheusRule: their CRDs come with the stack.
     model_service = ModelService(
         "model-service",
@@ -269,6 +291,7 @@ def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any
             image_repository=image_repository,
             model=model_access,
             data=data_access,
+            store=in_cluster_store,
             monitoring_namespace=observability.namespace,
             otlp_endpoint=observability.otlp_endpoint,
             after=(observability.prometheus_stack,),
@@ -289,7 +312,11 @@ def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any
         )
     namespace = observability.namespace
     ingress = config.observability.grafana_ingress
-    return {
+    outputs: dict[str, Any] = {}
+    if store is not None:
+        outputs["objectStoreEndpoint"] = store.endpoint
+        outputs["objectStoreRootPassword"] = store.root_password
+    return outputs | {
         "grafanaUrl": ingress.url if ingress else "http://localhost:3000",
         "grafanaPortForward": port_forward_command(namespace, observability.grafana_service, 3000, 80),
         "grafanaAdminPassword": observability.grafana_admin_password,

@@ -24,6 +24,7 @@ from components.cluster import ClusterSpec
 from components.load_generator import LoadGeneratorSpec
 from components.model_service import ModelServiceSpec
 from components.network import NetworkSpec
+from components.object_store import ObjectStoreSpec
 from components.observability import ObservabilitySpec, Receivers
 from components.registry import RegistrySpec
 from stacks.config import alerting, cluster, managed_inference, model_service, network, observability, registry, storage
@@ -80,6 +81,8 @@ class StackConfig:
     observability: ObservabilitySpec
     model_service: ModelServiceSpec
     load_generator: LoadGeneratorSpec
+    # The in-cluster object store of stacks without AWS.
+    object_store: ObjectStoreSpec
     managed_inference: ManagedInferenceSpec
 
     @property
@@ -137,6 +140,7 @@ def load(declared_keys: Sequence[str] | None = None) -> StackConfig:
         observability=observability.read(reader, aws_enabled),
         model_service=model_service.read(reader),
         load_generator=model_service.read_load_generator(reader),
+        object_store=storage.read_object_store(reader),
         managed_inference=managed_inference.read(reader, aws_enabled),
     )
     if aws_enabled:

@@ -1,8 +1,9 @@
-"""Config of the storage area: the artifact buckets' lifecycle."""
+"""Config of the storage area: the artifact buckets' lifecycle (AWS), the in-cluster object store (no AWS)."""
 
 from __future__ import annotations
 
 from components.artifact_store import ArtifactStoreSpec
+from components.object_store import ObjectStoreSpec
 from stacks.config.reader import Reader
 
 
@@ -17,3 +18,7 @@ def read(reader: Reader) -> ArtifactStoreSpec:
             "access-logs": logs,
         },
     )
+
+
+def read_object_store(reader: Reader) -> ObjectStoreSpec:
+    return ObjectStoreSpec(storage_gi=reader.integer("objectStoreStorageGi", minimum=1, maximum=1000))

@@ -121,6 +121,19 @@ def test_the_load_generator_reaches_the_model_service_where_it_runs(cluster: Clu
         assert "load-generator" not in _pods(cluster)
 
 
+def test_only_the_object_stores_users_reach_it_where_it_runs(cluster: Cluster) -> None:
+    """The local stack's MinIO: Loki, the model service and the publish Job get through, the
+    load generator and strangers do not."""
+    if cluster.stack != "local":
+        assert "minio" not in _pods(cluster)
+        return
+    publisher = {"namespace": "models", "labels": {"app.kubernetes.io/name": "model-publisher"}}
+    for source in ("loki", "model-service", publisher):
+        assert _can(cluster, source, "minio", 9000), source
+    for source in ("load-generator", "a-pod-in-default", "kube-prometheus-stack-grafana"):
+        assert not _can(cluster, source, "minio", 9000), source
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_eks_enforces_network_policies(stack: str) -> None:
     """On EKS the VPC CNI's policy agent enforces them. (The local stack runs on the current kube

@@ -159,13 +159,26 @@ def test_every_service_account_an_iam_role_trusts_exists_and_names_the_role(clus
         assert annotations.get("eks.amazonaws.com/role-arn") == arn, subject
 
 
-def test_loki_stores_in_the_programs_logs_bucket(cluster: Cluster) -> None:
+def test_loki_stores_in_the_programs_logs_bucket_or_the_in_cluster_store(cluster: Cluster) -> None:
     config = next(m for m in cluster.of_kind("ConfigMap") if m.source == "loki" and m.name == "loki")
     storage = yaml.safe_load(config.doc["data"]["config.yaml"])["common"]["storage"]
     if cluster.run.outputs["awsEnabled"]:
         assert storage["s3"]["bucketnames"] == cluster.run.outputs["logsBucket"]
-    else:
-        assert "filesystem" in storage
+        return
+    # Without AWS: a bucket the in-cluster object store's release creates, at a Service it
+    # renders, with credentials the Loki pod gets from a Secret and expands into its config.
+    host, port = storage["s3"]["endpoint"].split(":")
+    name, namespace = host.split(".")[:2]
+    service = next(m for m in cluster.of_kind("Service") if (m.name, m.namespace) == (name, namespace))
+    assert int(port) in {p["port"] for p in service.doc["spec"]["ports"]}
+    scripts = next(m for m in cluster.of_kind("ConfigMap") if m.source == "minio").doc["data"]
+    assert f"createBucket {storage['s3']['bucketnames']} " in scripts["initialize"]
+    assert "createUser loki" in scripts["add-user"]
+    (loki,) = [m for m in cluster.of_kind("StatefulSet") if m.source == "loki" and m.doc["spec"]["replicas"]]
+    (container,) = [c for c in loki.doc["spec"]["template"]["spec"]["containers"] if c["name"] == "loki"]
+    assert "-config.expand-env=true" in container["args"]
+    assert storage["s3"]["access_key_id"] == "${AWS_ACCESS_KEY_ID}"
+    assert container["envFrom"] == [{"secretRef": {"name": "loki-object-store"}}]
 
 
 def _logql_matchers() -> set[tuple[str, str]]:

@@ -141,7 +141,14 @@ def test_loki_stores_in_the_logs_bucket_through_a_role_scoped_to_it(run: StackRu
     assert loki["limits_config"]["retention_period"] == {"local": "48h", "dev": "72h", "prod": "720h"}[stack]
     assert values["deploymentMode"] == ("SimpleScalable" if stack == "prod" else "Monolithic")
     if not run.outputs["awsEnabled"]:
-        assert loki["storage"] == {"type": "filesystem"}
+        # The in-cluster object store's logs bucket, with Loki's own user's credentials.
+        assert loki["storage"]["bucketNames"] == {"chunks": "logs", "ruler": "logs"}
+        assert loki["storage"]["s3"]["endpoint"] == "minio.storage.svc.cluster.local:9000"
+        single = values["singleBinary"]
+        assert single["extraEnvFrom"] == [{"secretRef": {"name": "loki-object-store"}}]
+        assert "-config.expand-env=true" in single["extraArgs"] and single["replicas"] == 1
+        secret = run.one("kubernetes:core/v1:Secret", "observability-loki-object-store")
+        assert secret.inputs["metadata"] == {"name": "loki-object-store", "namespace": "monitoring"}
         return
     assert loki["storage"]["bucketNames"] == {"chunks": run.outputs["logsBucket"], "ruler": run.outputs["logsBucket"]}
     assert values["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"].endswith("/observability-loki")

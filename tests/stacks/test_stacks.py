@@ -39,9 +39,11 @@ AWS_OUTPUTS = {
     "captureBucket",
     "artifactsKmsKeyArn",
 }
+# Stacks without AWS: the in-cluster object store.
+LOCAL_OUTPUTS = {"objectStoreEndpoint", "objectStoreRootPassword"}
 # Exist once the managed inference path is built (sagemakerEnabled and a modelVersion).
 MANAGED_OUTPUTS = {"inferenceApiUrl", "sagemakerEndpointName", "inferenceFunctionName", "alarmTopicArn"}
-SECRET_OUTPUTS = {"kubeconfig", "grafanaAdminPassword", "modelFeedbackToken"}
+SECRET_OUTPUTS = {"kubeconfig", "grafanaAdminPassword", "modelFeedbackToken", "objectStoreRootPassword"}
 
 
 @pytest.fixture(scope="module", params=["local", "dev", "prod"])
@@ -50,7 +52,7 @@ def run(request: pytest.FixtureRequest) -> StackRun:
 
 
 def test_outputs_match_the_contract(run: StackRun) -> None:
-    expected = COMMON_OUTPUTS | (AWS_OUTPUTS if run.outputs["awsEnabled"] else set())
+    expected = COMMON_OUTPUTS | (AWS_OUTPUTS if run.outputs["awsEnabled"] else LOCAL_OUTPUTS)
     assert set(run.outputs) == expected
     assert run.secret_outputs == (SECRET_OUTPUTS & expected)
 
@@ -118,7 +120,7 @@ def _readme_table(heading: str) -> list[list[str]]:
 
 def test_readme_documents_every_output() -> None:
     documented = {re.sub(r"`", "", row[0]) for row in _readme_table("## Stack outputs")}
-    assert documented == COMMON_OUTPUTS | AWS_OUTPUTS | MANAGED_OUTPUTS
+    assert documented == COMMON_OUTPUTS | AWS_OUTPUTS | LOCAL_OUTPUTS | MANAGED_OUTPUTS
 
 
 def test_readme_documents_every_config_key_with_its_type_and_default() -> None:
@@ -136,12 +138,29 @@ def test_readme_documents_every_config_key_with_its_type_and_default() -> None:
         assert rows[key][1] == "secret", key
 
 
-def test_the_local_stack_waits_for_the_model_make_up_built_into_the_image() -> None:
-    """Without a model the release does not hold `pulumi up` (no pod can become ready); with the
-    modelVersion `make up` sets, the image carries the model and `pulumi up` waits for the pod."""
+def test_the_local_stack_publishes_the_model_make_up_built_and_waits_for_it() -> None:
+    """Without a model the release does not hold `pulumi up` (no pod can become ready). With the
+    modelVersion `make up` sets, a Job copies the model from the image into the in-cluster object
+    store's models bucket, and the pods load it from there through MODEL_URI, like on AWS; `pulumi
+    up` waits for the Job, then for the pods."""
     for version, waits in (("", False), ("20261125T000000Z-abc", True)):
         run = run_program("local", overrides={"modelVersion": version, "modelServiceImageTag": f"local-{version}"})
         release = next(r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == "model-service")
         assert bool(release.inputs.get("skipAwait")) is not waits
-        assert release.inputs["values"]["image"]["tag"] == f"local-{version}"
-        assert "uri" not in release.inputs["values"].get("model", {})  # served from /opt/ml/model in the image
+        values = release.inputs["values"]
+        assert values["image"]["tag"] == f"local-{version}"
+        assert values["objectStore"] == {"credentialsSecret": "model-service-object-store"}
+        assert values["productionData"]["captureUri"] == "s3://capture/cluster/model-service"
+        jobs = run.of_type("kubernetes:batch/v1:Job")
+        if not version:
+            assert "uri" not in values.get("model", {}) and not jobs
+            continue
+        assert values["model"]["uri"] == f"s3://models/wine/{version}/model.tar.gz"
+        (job,) = jobs
+        (container,) = job.inputs["spec"]["template"]["spec"]["containers"]
+        assert container["image"] == f"model-service:local-{version}"
+        assert container["args"] == ["publish", "--from", "/opt/ml/model", "--to", "s3://models/wine"]
+        assert container["envFrom"] == [{"secretRef": {"name": "model-publisher-object-store"}}]
+        assert job.urn in release.dependencies
+        minio = next(r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == "minio")
+        assert minio.urn in job.dependencies
