@@ -42,6 +42,9 @@ class TrainingOptions:
     test_size: float = 0.25
     min_accuracy: float = 0.9
     bins: int = DEFAULT_BINS
+    # A dataset version (learning/datasets.py: data.csv and manifest.json) to train on instead of
+    # the bundled wine data; its version goes into the model's metadata.
+    dataset: Path | None = None
 
 
 def _fit(options: TrainingOptions) -> tuple[Any, dict[str, Any], np.ndarray, np.ndarray, Any]:
@@ -53,8 +56,11 @@ def _fit(options: TrainingOptions) -> tuple[Any, dict[str, Any], np.ndarray, np.
     from sklearn.preprocessing import StandardScaler
 
     wine = load_wine()
+    data, target = wine.data, wine.target
+    if options.dataset is not None:
+        data, target = _dataset_arrays(options.dataset, [str(n) for n in wine.feature_names], list(wine.target_names))
     x_train, x_test, y_train, y_test = train_test_split(
-        wine.data, wine.target, test_size=options.test_size, random_state=options.seed, stratify=wine.target
+        data, target, test_size=options.test_size, random_state=options.seed, stratify=target
     )
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=options.seed))
     model.fit(x_train, y_train)
@@ -66,6 +72,28 @@ def _fit(options: TrainingOptions) -> tuple[Any, dict[str, Any], np.ndarray, np.
         "test_rows": len(x_test),
     }
     return model, metrics, x_train, x_test, wine
+
+
+def _dataset_arrays(directory: Path, feature_names: list[str], class_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Features and class indices of a dataset version, refused unless it has the model's
+    features in order and only its classes."""
+    from model_service.dataset_format import DatasetError, read_dataset
+
+    dataset = read_dataset(directory)
+    if dataset.feature_names != feature_names:
+        raise DatasetError(f"{directory} has features {dataset.feature_names}; the model takes {feature_names}")
+    unknown = sorted(set(dataset.labels) - set(class_names))
+    if unknown:
+        raise DatasetError(f"{directory} has labels {unknown} that are not classes of the model {class_names}")
+    return np.asarray(dataset.features, dtype=np.float64), np.asarray([class_names.index(x) for x in dataset.labels])
+
+
+def _dataset_name(options: TrainingOptions) -> str:
+    if options.dataset is None:
+        return "sklearn.datasets.load_wine"
+    from model_service.dataset_format import read_dataset
+
+    return str(read_dataset(options.dataset).manifest["uri"])
 
 
 def _to_onnx(model: Any, features: int) -> bytes:
@@ -117,7 +145,7 @@ def train(options: TrainingOptions) -> Path:
             "test_size": options.test_size,
             "min_accuracy": options.min_accuracy,
             "estimator": "StandardScaler + LogisticRegression",
-            "dataset": "sklearn.datasets.load_wine",
+            "dataset": _dataset_name(options),
         },
         "libraries": {
             "python": platform.python_version(),
