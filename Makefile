@@ -76,7 +76,7 @@ smoke: $(STAMP) ## smoke-test STACK's managed inference path (API and SageMaker 
 lint: $(STAMP) ## ruff (lint and format) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy stacks components model_service monitoring bench inference_proxy drift_monitor delivery policy loadgen learning
+	$(BIN)/mypy stacks components model_service monitoring bench inference_proxy drift_monitor delivery policy loadgen learning retrain_relay
 
 test: lint $(TOOLS_STAMP) $(CLIENTS_STAMP) ## the whole test suite (what CI runs): lint, types, tests
 	$(BIN)/python -m pytest

@@ -104,7 +104,17 @@ def write_objects(bucket: str, *prefixes: str) -> dict[str, Any]:
 
 def minio_values(spec: ObjectStoreSpec, clients: Sequence[ObjectStoreClient]) -> dict[str, Any]:
     """One MinIO server on one volume; buckets, policies and users made by the chart's post-install job."""
-    job = {"resources": resources("10m", "64Mi", "128Mi")}
+    # The post-install job (buckets, policies, users) as non-root as the server: `mc` needs no root.
+    non_root = {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000}
+    job = {
+        "resources": resources("10m", "64Mi", "128Mi"),
+        "securityContext": {"enabled": True},
+        "containerSecurityContext": {
+            **non_root,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
     return {
         "mode": "standalone",
         "replicas": 1,
@@ -123,6 +133,7 @@ def minio_values(spec: ObjectStoreSpec, clients: Sequence[ObjectStoreClient]) ->
             }
             for client in clients
         ],
+        "postJob": {"securityContext": {"enabled": True, **non_root, "fsGroup": 1000}},
         "makePolicyJob": job,
         "makeUserJob": job,
         "makeBucketJob": job,

@@ -31,6 +31,7 @@ from components.loki import PODS as LOKI_PODS
 from components.loki import SERVICE_ACCOUNT as LOKI_SERVICE_ACCOUNT
 from components.loki import LokiSpec, loki_values
 from components.object_store import S3Access
+from components.retrain_relay import RETRAIN_ALERTS, RetrainRelay, RetrainRelayArgs, RetrainTrigger
 from components.tempo import OTLP_GRPC_PORT, QUERY_PORT, tempo_policy, tempo_values
 from components.tempo import SERVICE as TEMPO_SERVICE
 from components.tempo import SERVICE_ACCOUNT as TEMPO_SERVICE_ACCOUNT
@@ -152,11 +153,15 @@ class ObservabilityArgs:
     # Loki's access to the in-cluster object store (stacks without AWS), and the store's release.
     object_store: S3Access | None = None
     object_store_release: pulumi.Resource | None = None
+    # Drift and accuracy alerts start the retrain workflow through the relay (None: they do not).
+    retrain: RetrainTrigger | None = None
+    stack: str = ""
 
 
-def alertmanager_config(receivers: Receivers, secrets: Mapping[str, str | None]) -> str:
+def alertmanager_config(receivers: Receivers, secrets: Mapping[str, str | None], retrain_url: str | None = None) -> str:
     """alertmanager.yaml: routes by severity, Watchdog to a null receiver, warnings inhibited by
-    criticals of the same alert and namespace."""
+    criticals of the same alert and namespace; with `retrain_url`, the retrain alerts also go to
+    the relay there (with secrets["retrain"] as its bearer token), and on to the other routes."""
 
     def notify(send_resolved: bool) -> dict[str, Any]:
         receiver: dict[str, Any] = {}
@@ -208,6 +213,29 @@ def alertmanager_config(receivers: Receivers, secrets: Mapping[str, str | None])
         ],
         "receivers": [{"name": "null"}, {"name": "critical", **notify(True)}, {"name": "warning", **notify(True)}],
     }
+    if retrain_url is not None and secrets.get("retrain"):
+        config["route"]["routes"].insert(  # type: ignore[index]
+            0,
+            {
+                "matchers": [f'alertname =~ "{"|".join(RETRAIN_ALERTS)}"'],
+                "receiver": "retrain",
+                "continue": True,
+                # The relay starts one run per incident; it need not hear of one more than daily.
+                "repeat_interval": "24h",
+            },
+        )
+        config["receivers"].append(  # type: ignore[attr-defined]
+            {
+                "name": "retrain",
+                "webhook_configs": [
+                    {
+                        "url": retrain_url,
+                        "send_resolved": False,
+                        "http_config": {"authorization": {"type": "Bearer", "credentials": secrets["retrain"]}},
+                    }
+                ],
+            }
+        )
     return yaml.safe_dump(config, sort_keys=False)
 
 
@@ -270,10 +298,21 @@ class Observability(pulumi.ComponentResource):
             "smtp": args.receivers.smtp_password,
             "webhook": args.receivers.webhook_url,
         }
+        retrain_url = None
+        if args.retrain is not None:
+            relay = RetrainRelay(
+                f"{name}-retrain-relay",
+                RetrainRelayArgs(args.retrain, args.namespace, args.stack, after=(namespace,)),
+                opts=child,
+            )
+            secrets["retrain"] = relay.token
+            retrain_url = relay.url
         present = {key: value for key, value in secrets.items() if value is not None}
         # Output.all() of nothing is a list, not a dict: start from an empty mapping then.
         resolved: pulumi.Output[Any] = pulumi.Output.all(**present) if present else pulumi.Output.from_input({})
-        config: pulumi.Output[str] = resolved.apply(lambda values: alertmanager_config(args.receivers, values))
+        config: pulumi.Output[str] = resolved.apply(
+            lambda values: alertmanager_config(args.receivers, values, retrain_url)
+        )
         k8s.core.v1.Secret(
             f"{name}-alertmanager",
             metadata={"name": ALERTMANAGER_SECRET, "namespace": args.namespace},

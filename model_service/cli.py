@@ -12,6 +12,7 @@ EXIT_QUALITY_GATE = 3
 
 
 def _train(args: argparse.Namespace) -> int:
+    from model_service.dataset_format import DatasetError
     from model_service.training import QualityGateError, TrainingOptions, train, upload
 
     options = TrainingOptions(
@@ -21,13 +22,14 @@ def _train(args: argparse.Namespace) -> int:
         test_size=args.test_size,
         min_accuracy=args.min_accuracy,
         bins=args.bins,
+        dataset=args.dataset,
     )
     try:
         artifact = train(options)
     except QualityGateError as error:
         print(f"quality gate failed: {error}", file=sys.stderr)
         return EXIT_QUALITY_GATE
-    except ValueError as error:
+    except (ValueError, DatasetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"wrote {artifact}")
@@ -90,6 +92,11 @@ def parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--bins", type=int, default=8, help="drift bins per feature (training quantiles)")
     train.add_argument("--upload", metavar="s3://bucket/prefix", help="also upload the artifact to S3")
+    train.add_argument(
+        "--dataset",
+        type=Path,
+        help="a downloaded dataset version (python -m learning dataset) instead of the bundled data",
+    )
     train.set_defaults(run=_train)
 
     serve = commands.add_parser("serve", help="serve a model (settings from environment variables)")

@@ -258,6 +258,8 @@ def build_kubernetes(config: StackConfig, core: AwsCore | None) -> dict[str, Any
             after=tuple(services.releases),
             trace_sources=(MODEL_SERVICE_NAMESPACE,),
             object_store=store.access(loki_client.name) if store else None,
+            retrain=config.retrain,
+            stack=config.stack,
             object_store_release=store.release if store else None,
         ),
         opts=on_cluster,

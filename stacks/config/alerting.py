@@ -1,13 +1,15 @@
-"""Config of the alerting area: Alertmanager's receivers. Credentials stay Pulumi secrets."""
+"""Config of the alerting area: Alertmanager's receivers, and the alerts that start a retrain.
+Credentials stay Pulumi secrets."""
 
 from __future__ import annotations
 
 import re
 
 from components.observability import Receivers
+from components.retrain_relay import RetrainTrigger
 from stacks.config.reader import Reader
 
-SECRET_KEYS = ("alertSlackWebhookUrl", "alertSmtpPassword", "alertWebhookUrl")
+SECRET_KEYS = ("alertSlackWebhookUrl", "alertSmtpPassword", "alertWebhookUrl", "retrainGithubToken")
 
 
 def read(reader: Reader) -> Receivers:
@@ -37,3 +39,18 @@ def read(reader: Reader) -> Receivers:
         smtp_password=smtp_password,
         webhook_url=reader.secret("alertWebhookUrl"),
     )
+
+
+def read_retrain(reader: Reader) -> RetrainTrigger | None:
+    repository = reader.string("retrainRepository")
+    if not repository:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9-]+/[A-Za-z0-9._-]+", repository):
+        reader.problem("retrainRepository", repository, "must be owner/name of the GitHub repository to dispatch to")
+    token = reader.secret("retrainGithubToken")
+    if token is None:
+        reader.problem(
+            "retrainGithubToken", None, f"required because retrainRepository is set ({repository})", secret=True
+        )
+        return None
+    return RetrainTrigger(repository, token)

@@ -27,6 +27,7 @@ from components.network import NetworkSpec
 from components.object_store import ObjectStoreSpec
 from components.observability import ObservabilitySpec, Receivers
 from components.registry import RegistrySpec
+from components.retrain_relay import RetrainTrigger
 from stacks.config import alerting, cluster, managed_inference, model_service, network, observability, registry, storage
 from stacks.config.aws_catalog import near, regions
 from stacks.config.managed_inference import ManagedInferenceSpec
@@ -78,6 +79,8 @@ class StackConfig:
     registry: RegistrySpec
     storage: ArtifactStoreSpec
     alerting: Receivers
+    # Where drift and accuracy alerts start the retrain workflow (None: they only notify).
+    retrain: RetrainTrigger | None
     observability: ObservabilitySpec
     model_service: ModelServiceSpec
     load_generator: LoadGeneratorSpec
@@ -137,6 +140,7 @@ def load(declared_keys: Sequence[str] | None = None) -> StackConfig:
         registry=registry.read(reader),
         storage=storage.read(reader),
         alerting=alerting.read(reader),
+        retrain=alerting.read_retrain(reader),
         observability=observability.read(reader, aws_enabled),
         model_service=model_service.read(reader),
         load_generator=model_service.read_load_generator(reader),

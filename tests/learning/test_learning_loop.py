@@ -22,6 +22,7 @@ from learning.comparison import GateRules, gate, replay
 from learning.datasets import Window, build_dataset
 from model_service.artifact import load_model
 from model_service.capture import Served, capture_record
+from model_service.cli import main as model_service_main
 from model_service.dataset_format import DatasetError, read_dataset
 from model_service.training import TrainingOptions, train
 
@@ -111,7 +112,9 @@ def test_a_dataset_joins_the_windows_labelled_capture_and_keeps_the_reference(s3
     assert _build(s3).version == manifest.version
 
 
-def test_a_tampered_dataset_is_refused_and_training_records_the_version_it_read(s3: Any, tmp_path: Path) -> None:
+def test_a_tampered_dataset_is_refused_and_training_records_the_version_it_read(
+    s3: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _traffic(s3, requests=80, labelled=60)
     manifest = _build(s3)
     directory = _download(s3, manifest, tmp_path / "version")
@@ -122,6 +125,9 @@ def test_a_tampered_dataset_is_refused_and_training_records_the_version_it_read(
     (directory / "data.csv").write_text((directory / "data.csv").read_text().replace("class_1", "class_2", 1))
     with pytest.raises(DatasetError, match="does not match its manifest's sha256"):
         train(TrainingOptions(output=tmp_path / "again", dataset=directory))
+    assert model_service_main(["train", "--output", str(tmp_path / "cli"), "--dataset", str(directory)]) == 2
+    assert not (tmp_path / "cli").exists()
+    assert "does not match its manifest's sha256" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from components.observability import Receivers, alertmanager_config
 from tests.support.tools import require_tool
@@ -55,3 +56,30 @@ def test_alerts_route_to_the_expected_receiver(config_file: Path, labels: list[s
     result = amtool("config", "routes", "test", f"--config.file={config_file}", *labels)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == receiver
+
+
+RELAY = "http://retrain-relay.monitoring.svc.cluster.local:8080/alerts"
+
+
+@pytest.mark.parametrize(
+    ("labels", "receivers"),
+    [
+        (["alertname=ModelFeatureDriftCritical", "severity=critical"], "retrain,critical"),
+        (["alertname=ModelAccuracyDrop", "severity=warning"], "retrain,warning"),
+        (["alertname=ModelFeatureDriftWarning", "severity=warning"], "warning"),
+        (["alertname=KubePodCrashLooping", "severity=warning"], "warning"),
+    ],
+)
+def test_retrain_alerts_also_go_to_the_relay_with_its_token(tmp_path: Path, labels: list[str], receivers: str) -> None:
+    """With a retrain repository, the drift and accuracy alerts reach the relay as well as
+    on-call; nothing else does."""
+    path = tmp_path / "alertmanager.yaml"
+    text = alertmanager_config(ALL_RECEIVERS[0], {**ALL_RECEIVERS[1], "retrain": "relay-t0ken"}, RELAY)
+    path.write_text(text)
+    assert amtool("check-config", str(path)).returncode == 0
+    result = amtool("config", "routes", "test", f"--config.file={path}", *labels)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == receivers
+    relay = next(r for r in yaml.safe_load(text)["receivers"] if r["name"] == "retrain")["webhook_configs"][0]
+    assert relay["url"] == RELAY and relay["send_resolved"] is False
+    assert relay["http_config"]["authorization"] == {"type": "Bearer", "credentials": "relay-t0ken"}

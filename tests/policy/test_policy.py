@@ -37,11 +37,13 @@ TAGS = {"defaultTags": {"tags": {"project": "p", "stack": "s", "owner": "o", "co
                 "apiJwtAudiences": ["inference"],
             },
         ),
+        ("prod", {"modelVersion": "v1", "retrainRepository": "acme/mlops-platform"}),
     ],
-    ids=["local", "dev", "prod", "prod-jwt"],
+    ids=["local", "dev", "prod", "prod-jwt", "prod-retrain"],
 )
 def test_every_stack_passes_the_pack(stack: str, overrides: dict) -> None:
-    run = run_program(stack, overrides=overrides)
+    secrets = {"retrainGithubToken": "t0ken"} if "retrainRepository" in overrides else {}
+    run = run_program(stack, overrides=overrides, secrets=secrets)
     assert violations_of(run) == []
     if stack != "local":
         assert len(run.of_type("aws:s3/bucket:Bucket")) == 5  # the stack rules had buckets to judge

@@ -80,11 +80,19 @@ def _direct_object(type_token: str, inputs: Mapping[str, Any]) -> dict[str, Any]
 
 
 @cache
-def render_stack(stack: str, overrides: tuple[tuple[str, Any], ...] = ()) -> Cluster:
-    run = run_program(stack, overrides=dict(overrides))
+def render_stack(
+    stack: str,
+    overrides: tuple[tuple[str, Any], ...] = (),
+    secrets: tuple[tuple[str, str], ...] = (),
+    releases: tuple[str, ...] | None = None,
+) -> Cluster:
+    """`releases`: render only these Helm releases (None: all) beside every direct object."""
+    run = run_program(stack, overrides=dict(overrides), secrets=dict(secrets))
     cluster = Cluster(stack, run)
     for resource in run.resources:
         if resource.type == "kubernetes:helm.sh/v3:Release":
+            if releases is not None and resource.inputs["name"] not in releases:
+                continue
             rendered = render_release(_unsecret(resource.inputs))
             name = resource.inputs["name"]
             cluster.manifests += [Manifest(name, doc) for doc in rendered.templates]

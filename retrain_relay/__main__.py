@@ -1,0 +1,3 @@
+from retrain_relay.server import main
+
+raise SystemExit(main())
