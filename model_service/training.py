@@ -76,7 +76,7 @@ def _fit(options: TrainingOptions) -> tuple[Any, dict[str, Any], np.ndarray, np.
 
 def _dataset_arrays(directory: Path, feature_names: list[str], class_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Features and class indices of a dataset version, refused unless it has the model's
-    features in order and only its classes."""
+    features in order and rows of all of its classes and no other."""
     from model_service.dataset_format import DatasetError, read_dataset
 
     dataset = read_dataset(directory)
@@ -85,6 +85,11 @@ def _dataset_arrays(directory: Path, feature_names: list[str], class_names: list
     unknown = sorted(set(dataset.labels) - set(class_names))
     if unknown:
         raise DatasetError(f"{directory} has labels {unknown} that are not classes of the model {class_names}")
+    # A class without rows would leave the model without an output for it: the server refuses such
+    # a model, so training refuses the dataset first.
+    missing = [name for name in class_names if name not in set(dataset.labels)]
+    if missing:
+        raise DatasetError(f"{directory} has no rows of {missing}: every class of {class_names} needs some")
     return np.asarray(dataset.features, dtype=np.float64), np.asarray([class_names.index(x) for x in dataset.labels])
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -57,9 +57,16 @@ class Prometheus:
 
 
 @contextmanager
-def prometheus_scraping(service: RunningServer, workdir: Path) -> Iterator[Prometheus]:
+def prometheus_scraping(
+    service: RunningServer,
+    workdir: Path,
+    labels: dict[str, str] | None = None,
+    more: Sequence[tuple[RunningServer, dict[str, str]]] = (),
+) -> Iterator[Prometheus]:
+    """Prometheus scraping `service` (with `labels` on its target) and each of `more` (with its own)."""
     binary = require_tool("prometheus", "apt-get install prometheus (Debian/Ubuntu) or a Prometheus release")
     port = free_port()
+    targets = [(service, labels or {}), *more]
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(RULES)],
@@ -67,7 +74,10 @@ def prometheus_scraping(service: RunningServer, workdir: Path) -> Iterator[Prome
             {
                 "job_name": "model-service",
                 "metrics_path": "/metrics",
-                "static_configs": [{"targets": [f"127.0.0.1:{service.port}"], "labels": {"namespace": "models"}}],
+                "static_configs": [
+                    {"targets": [f"127.0.0.1:{server.port}"], "labels": {"namespace": "models", **extra}}
+                    for server, extra in targets
+                ],
             }
         ],
     }
