@@ -21,6 +21,7 @@ from components.artifact_store import ModelArtifact, StoredBucket
 from components.iam import policy_document
 from components.inference_api import RUNBOOK_URL
 from components.python_function import PythonFunctionSpec, python_function
+from components.sagemaker_endpoint import DRIFT_ALARMS, alarm_name
 from model_service.drift_contract import CLOUDWATCH_NAMESPACE as NAMESPACE
 from monitoring.rules import ACCURACY_FLOOR
 
@@ -162,14 +163,16 @@ class DriftMonitor(pulumi.ComponentResource):
     def _alarms(self, name: str, args: DriftMonitorArgs) -> None:
         notify = [args.alarm_topic_arn]
         endpoint = {"EndpointName": args.endpoint_name}
-        for suffix, metric, operator, threshold, meaning in (
-            ("feature-drift", "MaxFeaturePSI", "GreaterThanThreshold", PSI_CRITICAL, "a feature has shifted"),
-            ("prediction-shift", "PredictionPSI", "GreaterThanThreshold", PSI_CRITICAL, "predicted classes shifted"),
-            ("accuracy", "Accuracy", "LessThanThreshold", ACCURACY_FLOOR, "accuracy on labels is below the floor"),
-        ):
+        meanings = {
+            "MaxFeaturePSI": ("GreaterThanThreshold", PSI_CRITICAL, "a feature has shifted"),
+            "PredictionPSI": ("GreaterThanThreshold", PSI_CRITICAL, "predicted classes shifted"),
+            "Accuracy": ("LessThanThreshold", ACCURACY_FLOOR, "accuracy on labels is below the floor"),
+        }
+        for suffix, metric in DRIFT_ALARMS.items():
+            operator, threshold, meaning = meanings[metric]
             aws.cloudwatch.MetricAlarm(
                 f"{name}-{suffix}",
-                name=f"{args.name_prefix}-inference-{suffix}",
+                name=alarm_name(args.name_prefix, suffix),
                 alarm_description=f"{meaning} (captured data of the endpoint, last {WINDOW_MINUTES} min); "
                 f"runbook: {RUNBOOK_URL}",
                 namespace=NAMESPACE,

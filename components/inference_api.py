@@ -20,6 +20,7 @@ import pulumi_random as random
 from components.artifact_store import StoredBucket
 from components.iam import arn_partition, policy_document
 from components.python_function import PythonFunctionSpec, python_function
+from components.sagemaker_endpoint import INVOCATION_ERRORS_ALARM, MODEL_LATENCY_ALARM, alarm_name
 
 REPO = Path(__file__).resolve().parent.parent
 # The function's package: the handler, and what it shares with the model service: the row contract,
@@ -402,7 +403,6 @@ class InferenceApi(pulumi.ComponentResource):
             "opts": pulumi.ResourceOptions(parent=topic),
         }
         thresholds = args.spec.thresholds
-        prefix = f"{args.name_prefix}-inference"
         function = {"FunctionName": function_name}
         endpoint = {"EndpointName": args.endpoint_name, "VariantName": args.variant_name}
         single: list[tuple[str, str, str, dict[str, Any], dict[str, Any], float, str]] = [
@@ -426,7 +426,7 @@ class InferenceApi(pulumi.ComponentResource):
                 f"API p99 latency above {thresholds.api_latency_p99_ms} ms",
             ),
             (
-                "model-latency-p99",
+                MODEL_LATENCY_ALARM,
                 "AWS/SageMaker",
                 "ModelLatency",
                 endpoint,
@@ -436,7 +436,7 @@ class InferenceApi(pulumi.ComponentResource):
                 f"SageMaker ModelLatency p99 above {thresholds.model_latency_p99_ms} ms",
             ),
             (
-                "invocation-errors",
+                INVOCATION_ERRORS_ALARM,
                 "AWS/SageMaker",
                 "Invocation5XXErrors",
                 endpoint,
@@ -448,7 +448,7 @@ class InferenceApi(pulumi.ComponentResource):
         for suffix, namespace, metric, dimensions, statistic, threshold, description in single:
             aws.cloudwatch.MetricAlarm(
                 f"{name}-{suffix}",
-                name=f"{prefix}-{suffix}",
+                name=alarm_name(args.name_prefix, suffix),
                 alarm_description=f"{description}; runbook: {RUNBOOK_URL}",
                 namespace=namespace,
                 metric_name=metric,
@@ -462,7 +462,7 @@ class InferenceApi(pulumi.ComponentResource):
         api = {"ApiId": api_id}
         aws.cloudwatch.MetricAlarm(
             f"{name}-api-5xx-rate",
-            name=f"{prefix}-api-5xx-rate",
+            name=alarm_name(args.name_prefix, "api-5xx-rate"),
             alarm_description=(f"API 5xx above {thresholds.api_5xx_percent}% of requests; runbook: {RUNBOOK_URL}"),
             comparison_operator="GreaterThanOrEqualToThreshold",
             threshold=thresholds.api_5xx_percent,

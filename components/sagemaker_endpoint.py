@@ -6,6 +6,7 @@ into /opt/ml/model and talks to it over `GET /ping` and `POST /invocations` on p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,14 +33,36 @@ class ServerlessCapacity:
     max_concurrency: int
 
 
+# The endpoint's alarms, by name suffix (InferenceApi makes the first two, DriftMonitor the drift
+# ones, with the metric each watches): a blue/green update rolls back when any of them fires.
+INVOCATION_ERRORS_ALARM = "invocation-errors"
+MODEL_LATENCY_ALARM = "model-latency-p99"
+DRIFT_ALARMS = {"feature-drift": "MaxFeaturePSI", "prediction-shift": "PredictionPSI", "accuracy": "Accuracy"}
+
+
+def alarm_name(name_prefix: str, suffix: str) -> str:
+    return f"{name_prefix}-inference-{suffix}"
+
+
+def rollback_alarm_names(name_prefix: str) -> tuple[str, ...]:
+    """Every alarm on the endpoint that a blue/green update watches during its canary."""
+    return tuple(
+        alarm_name(name_prefix, suffix) for suffix in (INVOCATION_ERRORS_ALARM, MODEL_LATENCY_ALARM, *DRIFT_ALARMS)
+    )
+
+
 @dataclass(frozen=True)
 class ProvisionedCapacity:
-    """Instances spread over AZs, with target-tracking autoscaling on invocations per instance."""
+    """Instances spread over AZs, with target-tracking autoscaling on invocations per instance.
+    A new model reaches them blue/green: `canary_percent` of the capacity first, for
+    `canary_wait_seconds`, then all of it, rolled back if an endpoint alarm fires meanwhile."""
 
     instance_type: str
     min_instances: int
     max_instances: int
     invocations_per_instance: int
+    canary_percent: int = 10
+    canary_wait_seconds: int = 600
 
 
 @dataclass(frozen=True)
@@ -53,6 +76,38 @@ class SageMakerEndpointArgs:
     data_capture_percent: int
     region: str
     account_id: pulumi.Input[str]
+    # Alarms a blue/green update watches (rollback_alarm_names); provisioned endpoints only.
+    rollback_alarms: tuple[str, ...] = ()
+
+
+def deployment_guardrails(
+    capacity: ServerlessCapacity | ProvisionedCapacity, alarms: Sequence[str]
+) -> aws.sagemaker.EndpointDeploymentConfigArgs | None:
+    """Blue/green with a canary and automatic rollback on `alarms` (SageMaker offers deployment
+    guardrails on instance-based endpoints only; a serverless endpoint is replaced at once)."""
+    if not isinstance(capacity, ProvisionedCapacity):
+        return None
+    routing = aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationArgs(
+        type="CANARY",
+        canary_size=aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationCanarySizeArgs(
+            type="CAPACITY_PERCENT", value=capacity.canary_percent
+        ),
+        wait_interval_in_seconds=capacity.canary_wait_seconds,
+    )
+    return aws.sagemaker.EndpointDeploymentConfigArgs(
+        blue_green_update_policy=aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyArgs(
+            traffic_routing_configuration=routing,
+            # The old fleet stays this long after the switch, for an alarm that fires late.
+            termination_wait_in_seconds=300,
+            maximum_execution_timeout_in_seconds=capacity.canary_wait_seconds + 3600,
+        ),
+        auto_rollback_configuration=aws.sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationArgs(
+            alarms=[
+                aws.sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationAlarmArgs(alarm_name=name)
+                for name in alarms
+            ]
+        ),
+    )
 
 
 def data_capture_enabled(args: SageMakerEndpointArgs) -> bool:
@@ -141,6 +196,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             f"{name}-endpoint",
             name=args.endpoint_name,
             endpoint_config_name=endpoint_config.name,
+            deployment_config=deployment_guardrails(args.capacity, args.rollback_alarms),
             opts=child,
         )
         if isinstance(args.capacity, ProvisionedCapacity):

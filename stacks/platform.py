@@ -37,7 +37,12 @@ from components.object_store import ObjectStore
 from components.observability import NAMESPACE as OBSERVABILITY_NAMESPACE
 from components.observability import AwsIntegration, Observability, ObservabilityArgs, port_forward_command
 from components.registry import Registry, RegistryArgs
-from components.sagemaker_endpoint import SageMakerEndpoint, SageMakerEndpointArgs, ServerlessCapacity
+from components.sagemaker_endpoint import (
+    SageMakerEndpoint,
+    SageMakerEndpointArgs,
+    ServerlessCapacity,
+    rollback_alarm_names,
+)
 from stacks.config import StackConfig
 
 MODELS_PREFIX = "wine"
@@ -154,6 +159,7 @@ def build_managed_inference(config: StackConfig, core: AwsCore) -> dict[str, Any
             data_capture_percent=managed.data_capture_percent,
             region=config.region,
             account_id=account_id,
+            rollback_alarms=rollback_alarm_names(config.name_prefix),
         ),
         opts=with_aws,
     )

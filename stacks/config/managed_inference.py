@@ -59,7 +59,12 @@ def _capacity(reader: Reader) -> ServerlessCapacity | ProvisionedCapacity:
     reader.range_order("sagemakerInstanceCount", minimum, "sagemakerMaxInstanceCount", maximum)
     if mode == "provisioned":
         return ProvisionedCapacity(
-            instance_type, minimum, maximum, reader.integer("sagemakerInvocationsPerInstance", minimum=1)
+            instance_type,
+            minimum,
+            maximum,
+            reader.integer("sagemakerInvocationsPerInstance", minimum=1),
+            canary_percent=reader.integer("sagemakerCanaryPercent", minimum=1, maximum=50),
+            canary_wait_seconds=reader.integer("sagemakerCanaryWaitSeconds", minimum=60, maximum=3600),
         )
     return ServerlessCapacity(memory, concurrency)
 

@@ -309,3 +309,33 @@ def test_the_drift_monitor_package_runs_on_its_own(tmp_path: Path) -> None:
 
     (modules,) = imported_project_modules(unpack(FUNCTION_FILES, tmp_path))
     assert modules == "['model_service', 'model_service.capture_format', 'model_service.drift_contract']"
+
+
+def test_a_new_model_reaches_a_provisioned_endpoint_blue_green_and_rolls_back_on_its_alarms(run: StackRun) -> None:
+    """Prod (provisioned): a canary share of the capacity first, then the rest, rolled back by
+    SageMaker when any alarm on the endpoint fires; every alarm it names is one the stack makes
+    on this endpoint. Dev (serverless, where SageMaker has no guardrails): replaced at once."""
+    endpoint = run.one("aws:sagemaker/endpoint:Endpoint").inputs
+    if run.outputs["stack"] == "dev":
+        assert "deploymentConfig" not in endpoint
+        return
+    config = endpoint["deploymentConfig"]
+    routing = config["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"]
+    assert routing == {
+        "type": "CANARY",
+        "canarySize": {"type": "CAPACITY_PERCENT", "value": 10},
+        "waitIntervalInSeconds": 600,
+    }
+    named = [alarm["alarmName"] for alarm in config["autoRollbackConfiguration"]["alarms"]]
+    alarms = {alarm.inputs["name"]: alarm.inputs for alarm in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert set(named) == {
+        f"mlops-prod-inference-{s}"
+        for s in ("invocation-errors", "model-latency-p99", "feature-drift", "prediction-shift", "accuracy")
+    }
+    for name in named:
+        assert alarms[name]["dimensions"]["EndpointName"] == endpoint["name"], name
+
+
+def test_canary_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match="sagemakerCanaryPercent"):
+        run_program("prod", overrides={"modelVersion": VERSION, "sagemakerCanaryPercent": 80})
