@@ -1,4 +1,4 @@
-"""`model-service train`, `model-service serve` and `model-service publish`."""
+"""`model-service train`, `serve`, `publish` and `train-job` (a SageMaker training job's entry point)."""
 
 from __future__ import annotations
 
@@ -52,6 +52,12 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_job(_: argparse.Namespace) -> int:
+    from model_service.training_job import main as train_job
+
+    return train_job()
+
+
 def _publish(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -101,6 +107,11 @@ def parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="serve a model (settings from environment variables)")
     serve.set_defaults(run=_serve)
+
+    train_job = commands.add_parser(
+        "train-job", help="train inside a SageMaker training job (the training channel holds a dataset version)"
+    )
+    train_job.set_defaults(run=_train_job)
 
     publish = commands.add_parser(
         "publish",

@@ -43,6 +43,7 @@ from components.sagemaker_endpoint import (
     ServerlessCapacity,
     rollback_alarm_names,
 )
+from components.training import TrainingRole, TrainingRoleArgs
 from stacks.config import StackConfig
 
 MODELS_PREFIX = "wine"
@@ -56,6 +57,7 @@ class AwsCore:
     registry: Registry
     artifacts: ArtifactStore
     account_id: pulumi.Output[str]
+    training: TrainingRole
 
 
 def build_aws(config: StackConfig) -> AwsCore:
@@ -104,7 +106,20 @@ def build_aws(config: StackConfig) -> AwsCore:
         opts=with_aws,
     )
     account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider)).account_id
-    return AwsCore(provider, network, cluster, registry, artifacts, account_id)
+    training = TrainingRole(
+        "training",
+        TrainingRoleArgs(
+            spec=config.training,
+            name_prefix=config.name_prefix,
+            region=config.region,
+            account_id=account_id,
+            datasets=artifacts.bucket("datasets"),
+            models=artifacts.bucket("models"),
+            repository_arn=registry.repository_arns["model-service"],
+        ),
+        opts=with_aws,
+    )
+    return AwsCore(provider, network, cluster, registry, artifacts, account_id, training)
 
 
 def aws_outputs(config: StackConfig, core: AwsCore) -> dict[str, Any]:
@@ -124,6 +139,7 @@ def aws_outputs(config: StackConfig, core: AwsCore) -> dict[str, Any]:
         "logsBucket": buckets["logs"],
         "captureBucket": buckets["capture"],
         "artifactsKmsKeyArn": core.artifacts.kms_key_arn,
+        "trainingJob": core.training.settings,
     }
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from components.inference_api import AlarmThresholds, ApiSpec, Authorization
 from components.sagemaker_endpoint import ProvisionedCapacity, SageMakerMode, ServerlessCapacity
+from components.training import TrainingSpec
 from stacks.config.aws_catalog import near, sagemaker_instance_types
 from stacks.config.reader import Reader
 
@@ -97,3 +98,10 @@ def _api(reader: Reader) -> ApiSpec:
             model_latency_p99_ms=reader.integer("alarmModelLatencyP99Ms", minimum=1, maximum=60000),
         ),
     )
+
+
+def read_training(reader: Reader) -> TrainingSpec:
+    instance_type = reader.string("trainingInstanceType")
+    if not re.fullmatch(r"ml\.[a-z0-9]+\.[a-z0-9]+", instance_type):
+        reader.problem("trainingInstanceType", instance_type, "must be a SageMaker instance type (ml.<family>.<size>)")
+    return TrainingSpec(instance_type=instance_type, spot=reader.boolean("trainingSpot"))

@@ -28,6 +28,7 @@ from components.object_store import ObjectStoreSpec
 from components.observability import ObservabilitySpec, Receivers
 from components.registry import RegistrySpec
 from components.retrain_relay import RetrainTrigger
+from components.training import TrainingSpec
 from stacks.config import alerting, cluster, managed_inference, model_service, network, observability, registry, storage
 from stacks.config.aws_catalog import near, regions
 from stacks.config.managed_inference import ManagedInferenceSpec
@@ -87,6 +88,7 @@ class StackConfig:
     # The in-cluster object store of stacks without AWS.
     object_store: ObjectStoreSpec
     managed_inference: ManagedInferenceSpec
+    training: TrainingSpec
 
     @property
     def name_prefix(self) -> str:
@@ -146,6 +148,7 @@ def load(declared_keys: Sequence[str] | None = None) -> StackConfig:
         load_generator=model_service.read_load_generator(reader),
         object_store=storage.read_object_store(reader),
         managed_inference=managed_inference.read(reader, aws_enabled),
+        training=managed_inference.read_training(reader),
     )
     if aws_enabled:
         _check_retention_within_bucket_lifecycle(reader, config)

@@ -38,6 +38,7 @@ AWS_OUTPUTS = {
     "logsBucket",
     "captureBucket",
     "artifactsKmsKeyArn",
+    "trainingJob",
 }
 # Stacks without AWS: the in-cluster object store.
 LOCAL_OUTPUTS = {"objectStoreEndpoint", "objectStoreRootPassword"}
@@ -102,6 +103,7 @@ def test_components_use_their_type_tokens() -> None:
         "mlops:inference:SageMakerEndpoint",
         "mlops:inference:InferenceApi",
         "mlops:inference:DriftMonitor",
+        "mlops:delivery:TrainingRole",
     }
 
 
