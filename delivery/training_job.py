@@ -10,6 +10,7 @@ stdout and exits 0; 3 when the job failed (its FailureReason on stderr), 2 for a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import sys
@@ -25,7 +26,7 @@ EXIT_FAILED = 3
 CHANNEL = "training"
 
 
-class TrainingJobFailed(Exception):
+class TrainingJobFailedError(Exception):
     """The job ended without a model; the message is SageMaker's FailureReason."""
 
 
@@ -103,6 +104,7 @@ def run(
     sagemaker: Any,
     s3: Any,
     spec: TrainingJobSpec,
+    *,
     dataset_uri: str,
     models_uri: str,
     hyperparameters: dict[str, str],
@@ -113,15 +115,16 @@ def run(
     sagemaker.create_training_job(**job_request(spec, name, dataset_uri, hyperparameters))
     from botocore.exceptions import WaiterError
 
-    try:
+    # A failed job ends the wait too (as a waiter error): its reason is read next.
+    with contextlib.suppress(WaiterError):
         sagemaker.get_waiter("training_job_completed_or_stopped").wait(
             TrainingJobName=name, WaiterConfig={"Delay": 30, "MaxAttempts": spec.max_runtime_seconds * 3 // 30}
         )
-    except WaiterError:
-        pass  # a failed job ends the wait too (as a waiter error): its reason is read next
     job = sagemaker.describe_training_job(TrainingJobName=name)
     if job["TrainingJobStatus"] != "Completed":
-        raise TrainingJobFailed(f"{name} {job['TrainingJobStatus']}: {job.get('FailureReason', 'no reason given')}")
+        raise TrainingJobFailedError(
+            f"{name} {job['TrainingJobStatus']}: {job.get('FailureReason', 'no reason given')}"
+        )
     return publish_output(s3, job["ModelArtifacts"]["S3ModelArtifacts"], models_uri)
 
 
@@ -150,11 +153,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             boto3.client("sagemaker"),
             boto3.client("s3"),
             spec,
-            args.dataset,
-            f"s3://{outputs['modelsBucket']}/wine",
-            {"min_accuracy": args.min_accuracy},
+            dataset_uri=args.dataset,
+            models_uri=f"s3://{outputs['modelsBucket']}/wine",
+            hyperparameters={"min_accuracy": args.min_accuracy},
         )
-    except TrainingJobFailed as error:
+    except TrainingJobFailedError as error:
         print(f"training job failed: {error}", file=sys.stderr)
         return EXIT_FAILED
     except (KeyError, ValueError, RuntimeError) as error:

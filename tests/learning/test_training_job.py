@@ -22,7 +22,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from sklearn.datasets import load_wine
 
-from delivery.training_job import TrainingJobFailed, TrainingJobSpec, job_request, run
+from delivery.training_job import TrainingJobFailedError, TrainingJobSpec, job_request, run
 from model_service.artifact import load_model
 from model_service.dataset_format import dataset_csv
 from tests.support.pulumi_harness import run_program
@@ -159,9 +159,9 @@ def test_a_completed_job_is_published_where_the_service_loads_models(tmp_path: P
                 sagemaker,
                 s3,
                 SPEC,
-                DATASET_URI,
-                "s3://mlops-dev-models/wine",
-                {"min_accuracy": "0.8"},
+                dataset_uri=DATASET_URI,
+                models_uri="s3://mlops-dev-models/wine",
+                hyperparameters={"min_accuracy": "0.8"},
                 name="wine-test",
             )
         assert published == version
@@ -171,8 +171,16 @@ def test_a_completed_job_is_published_where_the_service_loads_models(tmp_path: P
 
 def test_a_failed_job_raises_its_reason_and_publishes_nothing() -> None:
     sagemaker, stubber = _stubbed("Failed", {}, reason="QualityGateError: held-out accuracy 0.8 is below 0.95")
-    with stubber, pytest.raises(TrainingJobFailed, match="wine-test Failed: QualityGateError"):
-        run(sagemaker, None, SPEC, DATASET_URI, "s3://mlops-dev-models/wine", {}, name="wine-test")
+    with stubber, pytest.raises(TrainingJobFailedError, match="wine-test Failed: QualityGateError"):
+        run(
+            sagemaker,
+            None,
+            SPEC,
+            dataset_uri=DATASET_URI,
+            models_uri="s3://m/wine",
+            hyperparameters={},
+            name="wine-test",
+        )
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
