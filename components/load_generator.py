@@ -11,6 +11,7 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.workloads import LOCKED_DOWN_CONTAINER, single_replica_deployment
 from loadgen.rows import wine_rows_json
 
 LOCUSTFILE = Path(__file__).resolve().parent.parent / "loadgen" / "locustfile.py"
@@ -57,55 +58,46 @@ class LoadGenerator(pulumi.ComponentResource):
                 "valueFrom": {"secretKeyRef": {"name": args.feedback_secret, "key": "FEEDBACK_TOKEN"}},
             },
         ]
-        k8s.apps.v1.Deployment(
+        single_replica_deployment(
             f"{name}-deployment",
-            metadata={"name": NAME, "namespace": args.namespace, "labels": labels},
-            spec={
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "automountServiceAccountToken": False,
-                        "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000},
-                        "containers": [
-                            {
-                                "name": "locust",
-                                "image": IMAGE,
-                                "args": [
-                                    "-f",
-                                    f"{MOUNT}/locustfile.py",
-                                    "--headless",
-                                    "--users",
-                                    str(args.spec.users),
-                                    "--spawn-rate",
-                                    str(args.spec.users),
-                                    "--host",
-                                    args.target_url,
-                                    "--only-summary",
-                                ],
-                                "env": env,
-                                "resources": {
-                                    "requests": {"cpu": "50m", "memory": "96Mi"},
-                                    "limits": {"cpu": "200m", "memory": "192Mi"},
-                                },
-                                "securityContext": {
-                                    "allowPrivilegeEscalation": False,
-                                    "readOnlyRootFilesystem": True,
-                                    "capabilities": {"drop": ["ALL"]},
-                                },
-                                "volumeMounts": [
-                                    {"name": "files", "mountPath": MOUNT, "readOnly": True},
-                                    {"name": "tmp", "mountPath": "/tmp"},
-                                ],
-                            }
+            name=NAME,
+            namespace=args.namespace,
+            labels=labels,
+            pod={
+                "automountServiceAccountToken": False,
+                "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000},
+                "containers": [
+                    {
+                        "name": "locust",
+                        "image": IMAGE,
+                        "args": [
+                            "-f",
+                            f"{MOUNT}/locustfile.py",
+                            "--headless",
+                            "--users",
+                            str(args.spec.users),
+                            "--spawn-rate",
+                            str(args.spec.users),
+                            "--host",
+                            args.target_url,
+                            "--only-summary",
                         ],
-                        "volumes": [
-                            {"name": "files", "configMap": {"name": NAME}},
-                            {"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}},
+                        "env": env,
+                        "resources": {
+                            "requests": {"cpu": "50m", "memory": "96Mi"},
+                            "limits": {"cpu": "200m", "memory": "192Mi"},
+                        },
+                        "securityContext": LOCKED_DOWN_CONTAINER,
+                        "volumeMounts": [
+                            {"name": "files", "mountPath": MOUNT, "readOnly": True},
+                            {"name": "tmp", "mountPath": "/tmp"},
                         ],
-                    },
-                },
+                    }
+                ],
+                "volumes": [
+                    {"name": "files", "configMap": {"name": NAME}},
+                    {"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}},
+                ],
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[config, *args.after]),
         )

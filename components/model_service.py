@@ -18,6 +18,7 @@ from components.artifact_store import ModelArtifact, StoredBucket
 from components.helm import project_path, resources
 from components.iam import ServiceAccountRoles, policy_document
 from components.object_store import ObjectStoreClient, S3Access, read_objects, write_objects
+from components.workloads import LOCKED_DOWN_CONTAINER
 
 CHART = Path(__file__).resolve().parent.parent / "charts" / "model-service"
 SERVICE_ACCOUNT = "model-service"
@@ -265,13 +266,7 @@ class ModelService(pulumi.ComponentResource):
         assert store is not None
         secret = store.publisher.secret(f"{name}-publisher", PUBLISHER_SECRET, args.namespace, parent=self, after=after)
         image = f"{args.image_repository}:{args.spec.image_tag}"
-        locked_down = {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        }
+        locked_down = {**LOCKED_DOWN_CONTAINER, "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
         return k8s.batch.v1.Job(
             f"{name}-publish-model",
             metadata={"namespace": args.namespace, "labels": PUBLISHER_PODS},

@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.helm import resources
+from components.workloads import LOCKED_DOWN_CONTAINER, single_replica_deployment
 
 CODE = Path(__file__).resolve().parent.parent / "retrain_relay"
 DOCKERFILE = Path(__file__).resolve().parent.parent / "model_service" / "Dockerfile"
@@ -73,14 +74,12 @@ class RetrainRelay(pulumi.ComponentResource):
             f"{name}-code", metadata={"name": f"{NAME}-code", "namespace": args.namespace}, data=files, opts=child
         )
         labels = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "mlops-platform"}
-        k8s.apps.v1.Deployment(
+        single_replica_deployment(
             f"{name}-deployment",
-            metadata={"name": NAME, "namespace": args.namespace, "labels": labels},
-            spec={
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {"metadata": {"labels": labels}, "spec": _pod(args)},
-            },
+            name=NAME,
+            namespace=args.namespace,
+            labels=labels,
+            pod=_pod(args),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[secret, code, *args.after]),
         )
         k8s.core.v1.Service(
@@ -121,11 +120,7 @@ def _pod(args: RetrainRelayArgs) -> dict[str, Any]:
                 "readinessProbe": probe,
                 "livenessProbe": probe,
                 "resources": resources("10m", "32Mi", "96Mi"),
-                "securityContext": {
-                    "allowPrivilegeEscalation": False,
-                    "readOnlyRootFilesystem": True,
-                    "capabilities": {"drop": ["ALL"]},
-                },
+                "securityContext": LOCKED_DOWN_CONTAINER,
                 "volumeMounts": [{"name": "code", "mountPath": MOUNT, "readOnly": True}],
             }
         ],
