@@ -21,6 +21,7 @@ from components.inference_api import GROUND_TRUTH_PREFIX as SAGEMAKER_GROUND_TRU
 from components.inference_api import Capture, Feedback, InferenceApi, InferenceApiArgs
 from components.load_generator import LoadGenerator, LoadGeneratorArgs
 from components.loki import object_store_client as loki_object_store_client
+from components.model_registry import ModelRegistry
 from components.model_service import (
     CLASS_NAMES,
     FEEDBACK_SECRET,
@@ -58,6 +59,7 @@ class AwsCore:
     artifacts: ArtifactStore
     account_id: pulumi.Output[str]
     training: TrainingRole
+    model_registry: ModelRegistry
 
 
 def build_aws(config: StackConfig) -> AwsCore:
@@ -119,7 +121,8 @@ def build_aws(config: StackConfig) -> AwsCore:
         ),
         opts=with_aws,
     )
-    return AwsCore(provider, network, cluster, registry, artifacts, account_id, training)
+    model_registry = ModelRegistry("model-registry", config.name_prefix, MODELS_PREFIX, opts=with_aws)
+    return AwsCore(provider, network, cluster, registry, artifacts, account_id, training, model_registry)
 
 
 def aws_outputs(config: StackConfig, core: AwsCore) -> dict[str, Any]:
@@ -140,6 +143,7 @@ def aws_outputs(config: StackConfig, core: AwsCore) -> dict[str, Any]:
         "captureBucket": buckets["capture"],
         "artifactsKmsKeyArn": core.artifacts.kms_key_arn,
         "trainingJob": core.training.settings,
+        "modelPackageGroup": core.model_registry.group_name,
     }
 
 

@@ -39,6 +39,7 @@ AWS_OUTPUTS = {
     "captureBucket",
     "artifactsKmsKeyArn",
     "trainingJob",
+    "modelPackageGroup",
 }
 # Stacks without AWS: the in-cluster object store.
 LOCAL_OUTPUTS = {"objectStoreEndpoint", "objectStoreRootPassword"}
@@ -104,6 +105,7 @@ def test_components_use_their_type_tokens() -> None:
         "mlops:inference:InferenceApi",
         "mlops:inference:DriftMonitor",
         "mlops:delivery:TrainingRole",
+        "mlops:delivery:ModelRegistry",
     }
 
 
