@@ -80,6 +80,7 @@ PUBLISHER_PODS = {"app.kubernetes.io/name": "model-publisher"}
 # Where the image `make up` builds keeps its model (the publish Job copies it from there).
 IMAGE_MODEL_DIR = "/opt/ml/model"
 OBJECT_STORE_SECRET = "model-service-object-store"
+CANARY_RELEASE = "model-service-canary"
 PUBLISHER_SECRET = "model-publisher-object-store"
 
 
@@ -140,6 +141,10 @@ class ModelServiceSpec:
     capture_percent: int = 0
     # Share of new requests traced (where the cluster has a trace collector).
     trace_sample_ratio: float = 0.01
+    # A canary: a second release serving this published version on `canary_replicas` pods beside
+    # the stable ones (delivery/canary.py decides whether it is promoted); empty: none.
+    canary_version: str = ""
+    canary_replicas: int = 1
 
 
 @dataclass(frozen=True)
@@ -225,12 +230,52 @@ class ModelService(pulumi.ComponentResource):
             timeout=600,
             # Without a model source no pod can become ready: do not hold `pulumi up` for it
             # (ModelNotReady fires instead). A stack without AWS that names a modelVersion serves
-            # it from the image (`make up` builds it with the model in /opt/ml/model).
+            # it from the in-cluster store, once the publish Job has put it there.
             skip_await=args.model is None and not values.get("model", {}).get("volume") and not args.spec.model_version,
             opts=pulumi.ResourceOptions(parent=self, depends_on=needs),
         )
         self.service_name = "model-service"
+        self.canary = self._canary(name, args, values) if args.spec.canary_version else None
         self.register_outputs({"namespace": args.namespace, "service": self.service_name})
+
+    def _canary(self, name: str, args: ModelServiceArgs, stable: dict[str, Any]) -> k8s.helm.v3.Release:
+        """The canary release: the stable release's values with the canary's model, on a fixed
+        number of pods labelled track=canary, without a Service, autoscaler, budget, monitors or
+        policy of its own (the stable release's select every track)."""
+        version = args.spec.canary_version
+        uri: pulumi.Input[str]
+        if args.model is not None:
+            artifact = args.model.artifact
+            uri = ModelArtifact(artifact.bucket, artifact.prefix, version).archive_uri()
+        elif args.store is not None:
+            uri = f"{args.store.uri(STORE_MODELS_BUCKET, args.store.models_prefix)}/{version}/model.tar.gz"
+        else:
+            raise ValueError("a canary needs a published model: the stack has no models bucket or in-cluster store")
+        values = {
+            **stable,
+            "track": "canary",
+            "replicaCount": args.spec.canary_replicas,
+            "model": {**stable.get("model", {}), "uri": uri},
+            "autoscaling": {**stable.get("autoscaling", {}), "enabled": False},
+            "podDisruptionBudget": {"enabled": False},
+            "service": {**stable.get("service", {}), "enabled": False},
+            "networkPolicy": {**stable["networkPolicy"], "enabled": False},
+            "serviceAccount": {"create": False, "name": SERVICE_ACCOUNT, "roleArn": ""},
+            "monitoring": {
+                "serviceMonitor": {"enabled": False},
+                "prometheusRule": {"enabled": False},
+                "dashboards": {"enabled": False},
+            },
+        }
+        return k8s.helm.v3.Release(
+            f"{name}-canary-release",
+            name=CANARY_RELEASE,
+            namespace=args.namespace,
+            chart=project_path(CHART),
+            values=values,
+            timeout=600,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+        )
 
     def _in_cluster_store(
         self, name: str, args: ModelServiceArgs, values: dict[str, Any], namespace: pulumi.Resource

@@ -29,7 +29,22 @@ def read(reader: Reader) -> ModelServiceSpec:
         max_replicas=maximum,
         capture_percent=reader.integer("modelServiceCapturePercent", minimum=0, maximum=100),
         trace_sample_ratio=reader.number("modelServiceTraceSampleRatio", minimum=0, maximum=1),
+        canary_version=_canary_version(reader, version),
+        canary_replicas=reader.integer("modelCanaryReplicas", minimum=1, maximum=10),
     )
+
+
+def _canary_version(reader: Reader, stable: str) -> str:
+    canary = reader.string("modelCanaryVersion")
+    if canary and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", canary):
+        reader.problem(
+            "modelCanaryVersion", canary, "must be a version directory name as `model-service train` prints it"
+        )
+    if canary and not stable:
+        reader.problem("modelCanaryVersion", canary, "needs a modelVersion to compare with (the stable track)")
+    if canary and canary == stable:
+        reader.problem("modelCanaryVersion", canary, "is the stable modelVersion already")
+    return canary
 
 
 def read_load_generator(reader: Reader) -> LoadGeneratorSpec:

@@ -54,7 +54,7 @@ def test_alertmanager_sends_the_retrain_alerts_to_the_relays_service_with_its_to
     service = next(m for m in cluster.of_kind("Service") if (m.name, m.namespace) == (name, namespace))
     assert url.port in {p["port"] for p in service.doc["spec"]["ports"]}
     relay = _relay(cluster)
-    assert selects(service.doc["spec"]["selector"], relay["spec"]["template"]["metadata"]["labels"])
+    assert selects({"matchLabels": service.doc["spec"]["selector"]}, relay["spec"]["template"]["metadata"]["labels"])
     relay_secret = next(m for m in cluster.of_kind("Secret") if m.name == "retrain-relay")
     assert webhook["http_config"]["authorization"]["credentials"] == relay_secret.doc["stringData"]["RELAY_TOKEN"]
     assert relay_secret.doc["stringData"]["GITHUB_TOKEN"] == "github-dispatch-token"

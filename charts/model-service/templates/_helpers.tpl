@@ -17,6 +17,11 @@ app.kubernetes.io/name: {{ include "model-service.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* What the Service and the NetworkPolicy select: the pods of every track (stable and canary releases). */}}
+{{- define "model-service.trafficLabels" -}}
+app.kubernetes.io/name: {{ include "model-service.name" . }}
+{{- end -}}
+
 {{- define "model-service.labels" -}}
 {{ include "model-service.selectorLabels" . }}
 app: {{ include "model-service.name" . }}
