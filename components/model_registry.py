@@ -8,6 +8,10 @@ import pulumi
 import pulumi_aws as aws
 
 
+def package_group_name(name_prefix: str, model: str) -> str:
+    return f"{name_prefix}-{model}"
+
+
 class ModelRegistry(pulumi.ComponentResource):
     group_name: pulumi.Output[str]
 
@@ -15,7 +19,7 @@ class ModelRegistry(pulumi.ComponentResource):
         super().__init__("mlops:delivery:ModelRegistry", name, None, opts)
         group = aws.sagemaker.ModelPackageGroup(
             f"{name}-group",
-            model_package_group_name=f"{name_prefix}-{model}",
+            model_package_group_name=package_group_name(name_prefix, model),
             model_package_group_description=f"Releases of the {model} model on {name_prefix}; approve one to serve it.",
             opts=pulumi.ResourceOptions(parent=self),
         )

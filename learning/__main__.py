@@ -83,7 +83,12 @@ def _compare(args: argparse.Namespace) -> int:
         production = dataset.only("production")
         challenger = _model(args.challenger, workdir / "challenger")
         champion = _model(args.champion, workdir / "champion") if args.champion else None
-        report = gate(challenger, champion, production.features, production.labels, rules)
+        scored = production
+        if champion is None and len(production.labels) < rules.min_labelled_rows:
+            # The first model (nothing serves yet): too few production labels to score it on, so it
+            # is scored on the reference rows; with a champion, too few labels refuse instead.
+            scored = dataset.only("reference")
+        report = gate(challenger, champion, scored.features, scored.labels, rules)
         replayed = None
         if champion is not None and args.capture_uri:
             bucket, prefix = _s3_location(args.capture_uri)
@@ -95,12 +100,15 @@ def _compare(args: argparse.Namespace) -> int:
             replayed = replay(champion, challenger, captured_rows(_s3(), bucket, prefix, window))
     document = {
         "dataset": dataset.manifest["version"],
+        "scored_on": scored.sources[0] if scored.sources else "production",
         "gate": report.to_json(),
         "replay": replayed.to_json() if replayed else None,
     }
     if args.json:
         Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
     text = markdown(report, replayed)
+    if document["scored_on"] == "reference":
+        text += "\nNo model serves yet: the challenger was scored on the reference rows of the dataset.\n"
     if args.markdown:
         Path(args.markdown).write_text(text)
     print(text)

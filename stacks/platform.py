@@ -46,8 +46,7 @@ from components.sagemaker_endpoint import (
 )
 from components.training import TrainingRole, TrainingRoleArgs
 from stacks.config import StackConfig
-
-MODELS_PREFIX = "wine"
+from stacks.config.stack import MODELS_PREFIX
 
 
 @dataclass(frozen=True)

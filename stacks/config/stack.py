@@ -34,6 +34,8 @@ from stacks.config.aws_catalog import near, regions
 from stacks.config.managed_inference import ManagedInferenceSpec
 from stacks.config.reader import PROJECT, ConfigError, Reader
 
+# The model's prefix in the models bucket and its name in the registry.
+MODELS_PREFIX = "wine"
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
 LOG_RETENTION_DAYS = (
     1,
@@ -152,10 +154,43 @@ def load(declared_keys: Sequence[str] | None = None) -> StackConfig:
     )
     if aws_enabled:
         _check_retention_within_bucket_lifecycle(reader, config)
+        if reader.boolean("modelRegistryApproval"):
+            _check_served_versions_are_approved(reader, config)
     problems = aws_reader.problems + reader.problems
     if problems:
         raise ConfigError(f"stack {stack!r} has {len(problems)} configuration problem(s):\n" + "\n".join(problems))
     return config
+
+
+def _check_served_versions_are_approved(reader: Reader, config: StackConfig) -> None:
+    """Only a version whose package is Approved in the stack's model registry may be served
+    (modelVersion, modelCanaryVersion): read from SageMaker when the program runs."""
+    service = config.model_service
+    served = [
+        (key, version)
+        for key, version in (("modelVersion", service.model_version), ("modelCanaryVersion", service.canary_version))
+        if version
+    ]
+    if not served:
+        return
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from components.model_registry import package_group_name
+    from delivery.model_registry import check
+
+    group = package_group_name(config.name_prefix, MODELS_PREFIX)
+    client = boto3.client("sagemaker", region_name=config.region)
+    for key, version in served:
+        try:
+            problem = check(client, group, version)
+        except (BotoCoreError, ClientError) as error:
+            problem = (
+                f"cannot read the model registry {group} ({error}); a stack's first deploy has no registry yet "
+                "and serves no model: leave modelVersion empty until then"
+            )
+        if problem:
+            reader.problem(key, version, problem)
 
 
 def _check_retention_within_bucket_lifecycle(reader: Reader, config: StackConfig) -> None:

@@ -210,3 +210,23 @@ def test_the_cli_builds_compares_and_exits_3_when_the_gate_refuses(
     assert "only 60 labelled production rows" in capsys.readouterr().out
     assert learning_main([*built, "--end", "2026-12-06T12:00:00"]) == 2
     assert "needs a timezone" in capsys.readouterr().err
+
+
+def test_a_first_model_without_labels_is_scored_on_the_reference_rows(
+    s3: Any, artifact: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing serves yet and production has few labels: the seed model is scored on the dataset's
+    reference rows (with a champion, the same window is refused: see the test above)."""
+    _traffic(s3, requests=80, labelled=10)
+    end = END.isoformat().replace("+00:00", "Z")
+    truth = f"s3://{CAPTURE}/{TRUTH_PREFIX}"
+    built = ["dataset", "--capture-uri", f"s3://{CAPTURE}/{CAPTURE_PREFIX}", "--ground-truth-uri", truth]
+    assert learning_main([*built, "--to", f"s3://{DATASETS}/wine", "--end", end]) == 0
+    manifest = json.loads(capsys.readouterr().out)
+    report = tmp_path / "report.json"
+    compare = ["compare", "--challenger", str(artifact), "--dataset", manifest["uri"], "--json", str(report)]
+    assert learning_main(compare) == 0
+    document = json.loads(report.read_text())
+    assert document["scored_on"] == "reference" and document["gate"]["challenger"]["rows"] == 178
+    assert "scored on the reference rows" in capsys.readouterr().out
+    assert learning_main([*compare, "--champion", str(artifact)]) == 3

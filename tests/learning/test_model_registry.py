@@ -14,6 +14,7 @@ import pytest
 from moto import mock_aws
 
 from delivery.model_registry import approved_versions, check, main, register
+from stacks.config import ConfigError
 from tests.support.pulumi_harness import REPO, run_program
 
 GROUP = "mlops-prod-wine"
@@ -90,3 +91,16 @@ def test_every_aws_stack_has_its_model_package_group(stack: str) -> None:
     group = run.one("aws:sagemaker/modelPackageGroup:ModelPackageGroup").inputs
     assert group["modelPackageGroupName"] == f"mlops-{stack}-wine"
     assert run.outputs["modelPackageGroup"] == f"mlops-{stack}-wine"
+
+
+def test_the_config_refuses_to_serve_an_unapproved_version() -> None:
+    """The program reads the registry when it runs: a preview of a pull request that pins an
+    unapproved version fails with the reason, the canary's too; a stack may opt out."""
+    with pytest.raises(
+        ConfigError, match=r"modelVersion.*v2 is not an Approved package of the model registry mlops-prod-wine"
+    ):
+        run_program("prod", overrides={"modelVersion": "v2"}, approved=("v1",))
+    with pytest.raises(ConfigError, match=r"modelCanaryVersion.*v3 is not an Approved package"):
+        run_program("prod", overrides={"modelVersion": "v1", "modelCanaryVersion": "v3"}, approved=("v1",))
+    run = run_program("prod", overrides={"modelVersion": "v2", "modelRegistryApproval": False}, approved=())
+    assert run.outputs["modelPackageGroup"] == "mlops-prod-wine"

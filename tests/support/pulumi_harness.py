@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -178,18 +179,72 @@ def cli_environment(config: Mapping[str, Any], secret_keys: tuple[str, ...] = ()
                 os.environ[key] = value
 
 
+@cache
+def _moto_regions() -> set[str]:
+    import boto3
+
+    return set(boto3.session.Session().get_available_regions("sagemaker"))
+
+
+@contextmanager
+def model_registry(config: Mapping[str, Any], approved: Sequence[str] | None) -> Iterator[None]:
+    """SageMaker (moto's) as the program finds it when it checks the versions it serves: the
+    stack's model package group with an Approved package for each of `approved` (None: for every
+    version the config serves)."""
+    from moto import mock_aws
+
+    prefix = f"{PROJECT}:"
+    served = [config.get(prefix + key) for key in ("modelVersion", "modelCanaryVersion")]
+    versions = [v for v in served if v] if approved is None else list(approved)
+    region = str(config.get("aws:region", "us-east-1"))
+    if not any(served) or not config.get(prefix + "awsEnabled"):
+        yield  # nothing served on AWS: the program reads no registry
+        return
+    with mock_aws():
+        # A region moto does not know is one the config refuses before the registry matters.
+        if config.get(prefix + "awsEnabled") and region in _moto_regions():
+            import boto3
+
+            client = boto3.client("sagemaker", region_name=region)
+            stack = config["__stack"]
+            group = f"mlops-{stack}-wine"
+            client.create_model_package_group(ModelPackageGroupName=group)
+            for version in versions:
+                arn = client.create_model_package(
+                    ModelPackageGroupName=group,
+                    ModelApprovalStatus="Approved",
+                    InferenceSpecification={
+                        "Containers": [
+                            {"Image": "model-service:test", "ModelDataUrl": f"s3://models/wine/{version}/model.tar.gz"}
+                        ],
+                        "SupportedContentTypes": ["application/json"],
+                        "SupportedResponseMIMETypes": ["application/json"],
+                    },
+                )["ModelPackageArn"]
+                client.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+        yield
+
+
 def run_program(
     stack: str,
     overrides: Mapping[str, Any] | None = None,
     secrets: Mapping[str, str] | None = None,
     remove: tuple[str, ...] = (),
     preview: bool = False,
+    approved: Sequence[str] | None = None,
 ) -> StackRun:
     """Run `__main__`'s program for `stack` under mocks; return the registered resources and outputs.
 
     `secrets` are set like `pulumi config set --secret` would; raises what the program raises.
+    `approved`: the versions with an Approved package in the stack's model registry (moto's
+    SageMaker); None approves every version the config serves.
     """
     config = stack_config(stack, {**(overrides or {}), **(secrets or {})}, remove)
+    with model_registry({**config, "__stack": stack}, approved):
+        return _run(stack, config, secrets, preview)
+
+
+def _run(stack: str, config: dict[str, Any], secrets: Mapping[str, str] | None, preview: bool) -> StackRun:
     mocks = RecordingMocks()
     with cli_environment(config, tuple(secrets or ())):
         # The Pulumi runtime drives its own event loop; give it a fresh one (asyncio.run in other
