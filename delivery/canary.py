@@ -2,9 +2,10 @@
 ones in Prometheus over a window, then promote, roll back, or wait for more traffic.
 
 Both tracks serve the same traffic (the Service spreads requests over all pods), so they are
-compared with each other, not with fixed numbers alone: the canary's 5xx ratio and p99 latency
-against the stable track's (with an absolute floor, so a quiet stable track does not make every
-hiccup a failure), and the share of each predicted class (a new model that answers differently
+compared with each other, not with fixed numbers alone: the canary's error-budget burn (its 5xx
+ratio over the availability SLO's budget) against the burn that pages, and its 5xx ratio and p99
+latency against the stable track's (latency with an absolute floor, so a quiet stable track does
+not make every hiccup a failure), and the share of each predicted class (a new model that answers differently
 shows up here before any label arrives). Too little canary traffic decides nothing.
 
 `python -m delivery.canary --prometheus URL` prints the decision as JSON and exits 0 (promote),
@@ -24,6 +25,7 @@ from typing import Any
 import httpx
 
 from monitoring import names
+from monitoring.slo import AVAILABILITY, PAGE
 
 EXIT_ROLLBACK = 3
 EXIT_WAIT = 4
@@ -35,9 +37,10 @@ Query = Callable[[str], list[dict[str, Any]]]
 class CanaryRules:
     window: str = "10m"
     min_canary_requests: int = 200
-    # 5xx share of the canary's requests: at most the stable track's plus this, and never over max.
+    # The canary's error-budget burn (its 5xx ratio over the availability SLO's budget): at most
+    # the burn that pages (monitoring.slo.PAGE), and its 5xx ratio at most the stable track's plus this.
+    max_burn_rate: float = PAGE[0].factor
     max_error_ratio_increase: float = 0.01
-    max_error_ratio: float = 0.05
     # p99 latency: at most this times the stable track's, plus a floor in seconds.
     max_latency_ratio: float = 1.5
     latency_floor_seconds: float = 0.010
@@ -113,9 +116,15 @@ def decide(tracks: dict[str, Track], rules: CanaryRules) -> Decision:
     if stable is None:
         return Decision("wait", ["no stable track to compare with"], stable, canary, rules)
     reasons = []
-    error_limit = min(stable.error_ratio + rules.max_error_ratio_increase, rules.max_error_ratio)
-    if canary.error_ratio > error_limit:
-        reasons.append(f"5xx ratio {canary.error_ratio:.2%} over {error_limit:.2%} (stable {stable.error_ratio:.2%})")
+    budget = AVAILABILITY.budget
+    burn = canary.error_ratio / budget
+    if burn > rules.max_burn_rate:
+        reasons.append(
+            f"5xx ratio {canary.error_ratio:.2%} burns the {AVAILABILITY.objective:.1%} availability budget "
+            f"{burn:.1f}x (limit {rules.max_burn_rate:g}x; stable {stable.error_ratio / budget:.1f}x)"
+        )
+    elif canary.error_ratio > stable.error_ratio + rules.max_error_ratio_increase:
+        reasons.append(f"5xx ratio {canary.error_ratio:.2%} against the stable track's {stable.error_ratio:.2%}")
     if canary.p99_seconds is not None and stable.p99_seconds is not None:
         latency_limit = stable.p99_seconds * rules.max_latency_ratio + rules.latency_floor_seconds
         if canary.p99_seconds > latency_limit:
@@ -158,13 +167,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     defaults = CanaryRules()
     parser.add_argument("--window", default=defaults.window)
     parser.add_argument("--min-canary-requests", type=int, default=defaults.min_canary_requests)
-    parser.add_argument("--max-error-ratio", type=float, default=defaults.max_error_ratio)
+    parser.add_argument("--max-burn-rate", type=float, default=defaults.max_burn_rate)
     parser.add_argument("--max-prediction-shift", type=float, default=defaults.max_prediction_shift)
     args = parser.parse_args(argv)
     rules = CanaryRules(
         window=args.window,
         min_canary_requests=args.min_canary_requests,
-        max_error_ratio=args.max_error_ratio,
+        max_burn_rate=args.max_burn_rate,
         max_prediction_shift=args.max_prediction_shift,
     )
     try:

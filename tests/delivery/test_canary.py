@@ -112,7 +112,7 @@ def test_a_healthy_canary_is_promoted(tracks: tuple[Prometheus, dict[str, Runnin
 def test_a_canary_with_an_error_burst_is_rolled_back(tracks: tuple[Prometheus, dict[str, RunningServer]]) -> None:
     decision = _decision(tracks[0], "broken")
     assert decision.action == "rollback"
-    assert decision.reasons[0].startswith("5xx ratio 100.00% over 1.00%")
+    assert decision.reasons[0].startswith("5xx ratio 100.00% burns the 99.9% availability budget 1000.0x (limit 14.4x")
 
 
 def test_a_canary_whose_predictions_shift_is_rolled_back(tracks: tuple[Prometheus, dict[str, RunningServer]]) -> None:
