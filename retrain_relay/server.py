@@ -4,18 +4,49 @@ socket timeout; anything else is a JSON error naming the problem, counted like t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from retrain_relay.relay import MAX_BODY_BYTES, Answer, Relay, RelaySettings
 
 SOCKET_TIMEOUT_SECONDS = 10
+# Connections served at once; more get 503 at once (a flood of idle connections ties up nothing).
+MAX_CONNECTIONS = 32
+OVERLOADED = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
 
 
-def make_server(relay: Relay, host: str, port: int, timeout: float = SOCKET_TIMEOUT_SECONDS) -> ThreadingHTTPServer:
+class BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, at most `limit` of them."""
+
+    def __init__(self, address: tuple[str, int], handler: Any, relay: Relay, limit: int) -> None:
+        super().__init__(address, handler)
+        self.relay = relay
+        self._slots = threading.BoundedSemaphore(limit)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.relay.count("overloaded")
+            with contextlib.suppress(OSError):  # a client already gone needs no answer
+                request.sendall(OVERLOADED)
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+def make_server(
+    relay: Relay, host: str, port: int, timeout: float = SOCKET_TIMEOUT_SECONDS, limit: int = MAX_CONNECTIONS
+) -> BoundedServer:
     socket_timeout = timeout
 
     class Handler(BaseHTTPRequestHandler):
@@ -77,7 +108,7 @@ def make_server(relay: Relay, host: str, port: int, timeout: float = SOCKET_TIME
         def log_message(self, format: str, *args: Any) -> None:
             pass  # outcomes are counted; bodies and tokens are never logged
 
-    return ThreadingHTTPServer((host, port), Handler)
+    return BoundedServer((host, port), Handler, relay, limit)
 
 
 def main() -> int:
@@ -91,6 +122,7 @@ def main() -> int:
         os.environ.get("HOST", "0.0.0.0"),
         int(os.environ.get("PORT", "8080")),
         float(os.environ.get("SOCKET_TIMEOUT_SECONDS", SOCKET_TIMEOUT_SECONDS)),
+        int(os.environ.get("MAX_CONNECTIONS", MAX_CONNECTIONS)),
     )
     print(json.dumps({"message": "listening", "port": server.server_address[1], "repository": settings.repository}))
     server.serve_forever()

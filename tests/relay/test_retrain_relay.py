@@ -81,6 +81,7 @@ def relay(github: FakeGitHub) -> Iterator[str]:
         "RETRAIN_ALERTS": f"{DRIFT},ModelAccuracyDrop",
         "STACK": "prod",
         "SOCKET_TIMEOUT_SECONDS": "1",
+        "MAX_CONNECTIONS": "4",
     }
     process = subprocess.Popen([sys.executable, "-m", "retrain_relay"], env=env, stdout=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
@@ -190,3 +191,26 @@ def test_huge_and_slow_bodies_are_cut_off_and_every_outcome_is_counted(relay: st
     for outcome in ("too_large", "timeout", "unauthorized", "dispatched"):
         assert f'retrain_relay_requests_total{{outcome="{outcome}"}} 1' in metrics, metrics
     assert TOKEN not in metrics
+
+
+def test_a_flood_of_idle_connections_is_refused_at_once_and_the_relay_recovers(relay: str, github: FakeGitHub) -> None:
+    host, port = relay.removeprefix("http://").split(":")
+    idle = [socket.create_connection((host, int(port))) for _ in range(4)]
+    try:
+        time.sleep(0.2)  # the four are being served (waiting for their requests)
+        with socket.create_connection((host, int(port))) as extra:
+            extra.settimeout(2)
+            assert extra.recv(4096).startswith(b"HTTP/1.1 503")
+    finally:
+        for connection in idle:
+            connection.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            if _post(relay, _webhook(_alert())).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    assert len(github.dispatches) == 1
+    assert 'retrain_relay_requests_total{outcome="overloaded"} 1' in httpx.get(relay + "/metrics").text
