@@ -4,6 +4,8 @@ whole-cluster tests render every stack with it too, so both read the same manife
 
 from __future__ import annotations
 
+import copy
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,8 +46,25 @@ class Rendered:
     crds: list[dict[str, Any]]
 
 
+# Renders already made in this process, by release (chart, name, namespace, values): a preview
+# renders each release once, the test suite renders the same releases for many checks.
+_RENDERS: dict[str, Rendered] = {}
+_MAX_RENDERS = 64
+
+
 def render_release(release: Mapping[str, Any]) -> Rendered:
-    """The release's objects (each in the release's namespace unless it names one) and CRDs."""
+    """The release's objects (each in the release's namespace unless it names one) and CRDs; a
+    copy the caller may change."""
+    key = json.dumps({k: release.get(k) for k in ("chart", "name", "namespace", "values")}, sort_keys=True, default=str)
+    rendered = _RENDERS.get(key)
+    if rendered is None:
+        if len(_RENDERS) >= _MAX_RENDERS:
+            _RENDERS.clear()
+        rendered = _RENDERS[key] = _render(release)
+    return copy.deepcopy(rendered)
+
+
+def _render(release: Mapping[str, Any]) -> Rendered:
     import helm_python as helm
 
     namespace = release.get("namespace")

@@ -63,7 +63,6 @@ def tracks(
             MODEL_LOAD_BACKOFF_SECONDS="30",
         ),
         "shifted": start_server(workdir / "shifted.log", MODEL_DIR=str(_relabelled_model(workdir))),
-        "quiet": start_server(workdir / "quiet.log", MODEL_DIR=str(artifact)),
     }
     try:
         more = [(server, {"track": "canary", "variant": name}) for name, server in servers.items() if name != "stable"]
@@ -79,11 +78,9 @@ def tracks(
             with httpx.Client(timeout=10) as client:
                 for row in rows:
                     body = {"inputs": [{"name": "input-0", "datatype": "FP64", "shape": [1, 13], "data": row.tolist()}]}
-                    for name, server in servers.items():
-                        if name != "quiet":
-                            client.post(server.url + INFER, json=body)
-                client.post(servers["quiet"].url + INFER, json=body)
-            expected = 150 * 4 + 1
+                    for server in servers.values():
+                        client.post(server.url + INFER, json=body)
+            expected = 150 * 4
             total = 'sum(model_service_requests_total{route="/v2/models/{name}/infer"})'
             prometheus.wait_for(
                 "every request scraped",
@@ -127,8 +124,10 @@ def test_a_canary_whose_predictions_shift_is_rolled_back(tracks: tuple[Prometheu
 
 
 def test_too_little_canary_traffic_waits(tracks: tuple[Prometheus, dict[str, RunningServer]]) -> None:
-    decision = _decision(tracks[0], "quiet")
-    assert decision.action == "wait" and "decide" in decision.reasons[0]
+    decision = _decision(tracks[0], "none-yet")  # a canary whose pods have served nothing
+    assert decision.action == "wait" and decision.reasons == ["the canary served 0 requests; 100 decide"]
+    strict = CanaryRules(window=RULES.window, min_canary_requests=1000)
+    assert decide(measure(tracks[0].query, 'variant=~"healthy|"', strict.window), strict).action == "wait"
 
 
 def test_the_cli_exits_with_the_decision(
@@ -138,6 +137,6 @@ def test_the_cli_exits_with_the_decision(
     common = ["--prometheus", url, "--window", "5m", "--min-canary-requests", "100"]
     assert main([*common, "--selector", 'variant=~"healthy|"']) == 0
     assert main([*common, "--selector", 'variant=~"shifted|"']) == 3
-    assert main([*common, "--selector", 'variant=~"quiet|"']) == 4
+    assert main([*common, "--selector", 'variant=~"none-yet|"']) == 4
     assert '"action": "wait"' in capsys.readouterr().out
     assert main(["--prometheus", "http://127.0.0.1:9"]) == 2

@@ -1,6 +1,6 @@
 """The model registry against moto's SageMaker: a release is registered waiting for approval, and
-the check every preview runs refuses a modelVersion until its package is Approved, saying how to
-approve it; the group itself is a resource of every AWS stack."""
+the config refuses a modelVersion (or canary) until its package is Approved, saying how to approve
+it; the same check from a shell. (The group itself: tests/learning/test_training_job.py.)"""
 
 from __future__ import annotations
 
@@ -83,14 +83,6 @@ def test_register_refuses_what_is_not_a_published_archive(sagemaker: Any) -> Non
             report_uri="s3://b/r",
             dataset="d",
         )
-
-
-@pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_every_aws_stack_has_its_model_package_group(stack: str) -> None:
-    run = run_program(stack)
-    group = run.one("aws:sagemaker/modelPackageGroup:ModelPackageGroup").inputs
-    assert group["modelPackageGroupName"] == f"mlops-{stack}-wine"
-    assert run.outputs["modelPackageGroup"] == f"mlops-{stack}-wine"
 
 
 def test_the_config_refuses_to_serve_an_unapproved_version() -> None:

@@ -57,9 +57,17 @@ def _train_job(root: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_entry_point_trains_on_the_channel_and_leaves_a_servable_model(tmp_path: Path) -> None:
-    root = _job_root(tmp_path, {"seed": "7", "min_accuracy": "0.8"})
-    done = _train_job(root)
+@pytest.fixture(scope="module")
+def job(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """One successful run of the entry point, as a job would run it."""
+    root = _job_root(tmp_path_factory.mktemp("job"), {"seed": "7", "min_accuracy": "0.8"})
+    return root, _train_job(root)
+
+
+def test_the_entry_point_trains_on_the_channel_and_leaves_a_servable_model(
+    job: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    root, done = job
     assert done.returncode == 0, done.stderr
     model_dir = root / "model"
     assert sorted(p.name for p in model_dir.iterdir()) == ["drift_reference.json", "metadata.json", "model.onnx"]
@@ -142,9 +150,11 @@ def test_the_request_reads_the_dataset_version_and_isolates_the_container() -> N
     assert "MaxWaitTimeInSeconds" not in on_demand["StoppingCondition"]
 
 
-def test_a_completed_job_is_published_where_the_service_loads_models(tmp_path: Path) -> None:
-    root = _job_root(tmp_path, {"min_accuracy": "0.8"})
-    assert _train_job(root).returncode == 0
+def test_a_completed_job_is_published_where_the_service_loads_models(
+    job: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    root, done = job
+    assert done.returncode == 0
     version = load_model(root / "model").version
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
@@ -186,6 +196,9 @@ def test_a_failed_job_raises_its_reason_and_publishes_nothing() -> None:
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_the_training_role_reads_datasets_and_writes_only_its_output(stack: str) -> None:
     run_ = run_program(stack)
+    # The stack's model registry is made beside it (delivery/model_registry.py registers there).
+    group = run_.one("aws:sagemaker/modelPackageGroup:ModelPackageGroup").inputs
+    assert group["modelPackageGroupName"] == run_.outputs["modelPackageGroup"] == f"mlops-{stack}-wine"
     settings = run_.outputs["trainingJob"]
     assert settings["spot"] is (stack == "dev") and settings["instanceType"] == "ml.m5.large"
     assert settings["outputUri"] == f"s3://{run_.outputs['modelsBucket']}/training"

@@ -206,8 +206,10 @@ def model_registry(config: Mapping[str, Any], approved: Sequence[str] | None) ->
             import boto3
 
             client = boto3.client("sagemaker", region_name=region)
-            stack = config["__stack"]
-            group = f"mlops-{stack}-wine"
+            from components.model_registry import package_group_name
+            from stacks.config.stack import MODELS_PREFIX
+
+            group = package_group_name(f"mlops-{config['__stack']}", MODELS_PREFIX)
             client.create_model_package_group(ModelPackageGroupName=group)
             for version in versions:
                 arn = client.create_model_package(
