@@ -120,6 +120,9 @@ class InClusterStore:
     def uri(self, bucket: str, prefix: str) -> str:
         return f"s3://{bucket}/{prefix}"
 
+    def model_uri(self, version: str) -> str:
+        return f"{self.uri(STORE_MODELS_BUCKET, self.models_prefix)}/{version}/model.tar.gz"
+
 
 # Each picks charts/model-service/values-<profile>.yaml.
 Profile = Literal["local", "dev", "prod"]
@@ -248,7 +251,7 @@ class ModelService(pulumi.ComponentResource):
             artifact = args.model.artifact
             uri = ModelArtifact(artifact.bucket, artifact.prefix, version).archive_uri()
         elif args.store is not None:
-            uri = f"{args.store.uri(STORE_MODELS_BUCKET, args.store.models_prefix)}/{version}/model.tar.gz"
+            uri = args.store.model_uri(version)
         else:
             raise ValueError("a canary needs a published model: the stack has no models bucket or in-cluster store")
         values = {
@@ -298,9 +301,8 @@ class ModelService(pulumi.ComponentResource):
         version = args.spec.model_version
         if not version:
             return [secret]
-        models = store.uri(STORE_MODELS_BUCKET, store.models_prefix)
-        values["model"] = {**values.get("model", {}), "uri": f"{models}/{version}/model.tar.gz"}
-        return [secret, self._publish_job(name, args, models, after)]
+        values["model"] = {**values.get("model", {}), "uri": store.model_uri(version)}
+        return [secret, self._publish_job(name, args, store.uri(STORE_MODELS_BUCKET, store.models_prefix), after)]
 
     def _publish_job(
         self, name: str, args: ModelServiceArgs, destination: str, after: list[pulumi.Resource]

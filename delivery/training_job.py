@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from model_service.capture import parse_s3_uri
 from model_service.training import ARCHIVE_FILE, DRIFT_FILE, METADATA_FILE
 
 EXIT_FAILED = 3
@@ -40,13 +41,6 @@ class TrainingJobSpec:
     spot: bool
     output_uri: str  # s3://<modelsBucket>/training
     max_runtime_seconds: int = 3600
-
-
-def _split(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    if not uri.startswith("s3://") or not bucket:
-        raise ValueError(f"expected s3://bucket/prefix, got {uri!r}")
-    return bucket, key.strip("/")
 
 
 def job_request(spec: TrainingJobSpec, name: str, dataset_uri: str, hyperparameters: dict[str, str]) -> dict[str, Any]:
@@ -88,13 +82,13 @@ def job_request(spec: TrainingJobSpec, name: str, dataset_uri: str, hyperparamet
 def publish_output(s3: Any, artifacts_uri: str, models_uri: str) -> str:
     """Copy the job's model.tar.gz to `<models_uri>/<version>/` with its metadata and drift
     reference beside it (as `model-service train --upload` writes them); return the version."""
-    bucket, key = _split(artifacts_uri)
+    bucket, key = parse_s3_uri(artifacts_uri)
     archive = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
         members = {name: tar.extractfile(name) for name in (METADATA_FILE, DRIFT_FILE)}
         files = {name: member.read() for name, member in members.items() if member is not None}
     version = json.loads(files[METADATA_FILE])["version"]
-    target_bucket, prefix = _split(models_uri)
+    target_bucket, prefix = parse_s3_uri(models_uri)
     for name, body in ((ARCHIVE_FILE, archive), *files.items()):
         s3.put_object(Bucket=target_bucket, Key=f"{prefix}/{version}/{name}", Body=body)
     return str(version)

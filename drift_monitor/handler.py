@@ -27,7 +27,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from model_service.capture_format import captured_bodies
+from model_service.capture_format import captured_bodies, hour_prefixes
 from model_service.drift_contract import CLOUDWATCH_NAMESPACE as NAMESPACE
 from model_service.drift_contract import window_report
 
@@ -78,16 +78,6 @@ def drift_reference(model_archive_uri: str) -> dict[str, Any]:
         if member is None:
             raise ValueError(f"{model_archive_uri} has no {REFERENCE_FILE}")
         return json.loads(member.read())
-
-
-def hour_prefixes(prefix: str, start: datetime, end: datetime) -> list[str]:
-    """The hourly partitions (`<prefix>/yyyy/mm/dd/hh/`) a window touches."""
-    hour = start.replace(minute=0, second=0, microsecond=0)
-    prefixes = []
-    while hour <= end:
-        prefixes.append(f"{prefix}/{hour:%Y/%m/%d/%H}/")
-        hour += timedelta(hours=1)
-    return prefixes
 
 
 def read_lines(bucket: str, prefixes: list[str], start: datetime) -> list[dict[str, Any]]:

@@ -22,16 +22,10 @@ from typing import Any
 
 from learning.comparison import GateRules, gate, markdown, replay
 from learning.datasets import Window, build_dataset, captured_rows, download_dataset
+from model_service.capture import parse_s3_uri
 from model_service.dataset_format import DatasetError, read_dataset
 
 EXIT_REFUSED = 3
-
-
-def _s3_location(uri: str) -> tuple[str, str]:
-    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-    if not uri.startswith("s3://") or not bucket:
-        raise DatasetError(f"expected s3://bucket/prefix, got {uri!r}")
-    return bucket, prefix.strip("/")
 
 
 def _window(args: argparse.Namespace) -> Window:
@@ -48,11 +42,11 @@ def _s3() -> Any:
 
 
 def _dataset(args: argparse.Namespace) -> int:
-    capture_bucket, capture_prefix = _s3_location(args.capture_uri)
-    truth_bucket, truth_prefix = _s3_location(args.ground_truth_uri)
+    capture_bucket, capture_prefix = parse_s3_uri(args.capture_uri)
+    truth_bucket, truth_prefix = parse_s3_uri(args.ground_truth_uri)
     if truth_bucket != capture_bucket:
         raise DatasetError("capture and ground truth live in one bucket (the capture bucket)")
-    datasets_bucket, datasets_prefix = _s3_location(args.to)
+    datasets_bucket, datasets_prefix = parse_s3_uri(args.to)
     manifest = build_dataset(
         _s3(),
         capture_bucket=capture_bucket,
@@ -91,7 +85,7 @@ def _compare(args: argparse.Namespace) -> int:
         report = gate(challenger, champion, scored.features, scored.labels, rules)
         replayed = None
         if champion is not None and args.capture_uri:
-            bucket, prefix = _s3_location(args.capture_uri)
+            bucket, prefix = parse_s3_uri(args.capture_uri)
             manifest = dataset.manifest
             window = Window(
                 datetime.fromisoformat(manifest["window_start"].replace("Z", "+00:00")),
@@ -150,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except DatasetError as error:
+    except (DatasetError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from model_service.capture_format import captured_bodies
+from model_service.capture import parse_s3_uri
+from model_service.capture_format import captured_bodies, hour_prefixes
 from model_service.dataset_format import DATA_FILE, MANIFEST_FILE, DatasetError, dataset_csv
 
 # Most JSON Lines objects one build reads (a window of a busy endpoint should be sampled, not read whole).
@@ -46,16 +47,6 @@ class LabelledRow:
     features: list[float]
     label: str
     source: str
-
-
-def hour_prefixes(prefix: str, start: datetime, end: datetime) -> list[str]:
-    """The hourly partitions (`<prefix>/yyyy/mm/dd/hh/`) that can hold objects of [start, end)."""
-    hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    prefixes = []
-    while hour < end:
-        prefixes.append(f"{prefix.strip('/')}/{hour:%Y/%m/%d/%H}/")
-        hour += timedelta(hours=1)
-    return prefixes
 
 
 def _json_lines(s3: Any, bucket: str, prefixes: Sequence[str]) -> Iterator[dict[str, Any]]:
@@ -213,10 +204,10 @@ def build_dataset(
 
 def download_dataset(s3: Any, uri: str, directory: Path) -> Path:
     """Fetch `s3://bucket/prefix/<version>/` into `directory`; return it."""
-    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-    if not uri.startswith("s3://") or not bucket or not prefix:
+    bucket, prefix = parse_s3_uri(uri)
+    if not prefix:
         raise DatasetError(f"a dataset version is s3://bucket/prefix/<version>/, got {uri!r}")
     directory.mkdir(parents=True, exist_ok=True)
     for name in (DATA_FILE, MANIFEST_FILE):
-        s3.download_file(bucket, f"{prefix.rstrip('/')}/{name}", str(directory / name))
+        s3.download_file(bucket, f"{prefix}/{name}", str(directory / name))
     return directory

@@ -5,6 +5,7 @@ SageMaker captures itself). Standard library only: both Lambdas ship this module
 from __future__ import annotations
 
 import base64
+from datetime import datetime, timedelta
 from typing import Any
 
 JSON = "application/json"
@@ -55,3 +56,15 @@ def captured_bodies(record: dict[str, Any]) -> tuple[str, str, str]:
 
     request = capture["endpointInput"]
     return body(request), body(capture["endpointOutput"]), request.get("observedContentType", "")
+
+
+def hour_prefixes(prefix: str, start: datetime, end: datetime) -> list[str]:
+    """The hourly partitions (`<prefix>/yyyy/mm/dd/hh/`, by upload time: model_service/capture.py)
+    a window touches, the hour of its end included (an object of its last seconds may be uploaded
+    after it)."""
+    hour = start.replace(minute=0, second=0, microsecond=0)
+    prefixes = []
+    while hour <= end:
+        prefixes.append(f"{prefix}/{hour:%Y/%m/%d/%H}/")
+        hour += timedelta(hours=1)
+    return prefixes

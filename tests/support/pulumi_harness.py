@@ -207,22 +207,20 @@ def model_registry(config: Mapping[str, Any], approved: Sequence[str] | None) ->
 
             client = boto3.client("sagemaker", region_name=region)
             from components.model_registry import package_group_name
+            from delivery.model_registry import register
             from stacks.config.stack import MODELS_PREFIX
 
             group = package_group_name(f"mlops-{config['__stack']}", MODELS_PREFIX)
             client.create_model_package_group(ModelPackageGroupName=group)
             for version in versions:
-                arn = client.create_model_package(
-                    ModelPackageGroupName=group,
-                    ModelApprovalStatus="Approved",
-                    InferenceSpecification={
-                        "Containers": [
-                            {"Image": "model-service:test", "ModelDataUrl": f"s3://models/wine/{version}/model.tar.gz"}
-                        ],
-                        "SupportedContentTypes": ["application/json"],
-                        "SupportedResponseMIMETypes": ["application/json"],
-                    },
-                )["ModelPackageArn"]
+                arn = register(
+                    client,
+                    group=group,
+                    image_uri="model-service:test",
+                    model_data_url=f"s3://models/{MODELS_PREFIX}/{version}/model.tar.gz",
+                    report_uri=f"s3://models/{MODELS_PREFIX}/{version}/gate.json",
+                    dataset="test",
+                )
                 client.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
         yield
 
