@@ -35,7 +35,7 @@ from model_service.errors import (
     method_not_allowed,
 )
 from model_service.feedback import FeedbackIds, bearer_matches, signing_key
-from model_service.logs import AccessEntry, AccessLog
+from model_service.logs import AccessLog
 from model_service.metrics import ServiceMetrics
 from model_service.protocol import parse_csv, parse_json, parse_sagemaker_json, parse_v2_request, split_binary_body
 from model_service.request import REQUEST_ID_PATTERN, REQUEST_ID_RULE, Receive, Request
@@ -360,19 +360,17 @@ class ModelServer:
 
     def _log_access(self, request: Request, method: str, route: str, status: int, elapsed: float) -> None:
         trace = request.trace
-        entry: AccessEntry = (
-            time.time(),
+        self.access_log.request(
             request.request_id,
             method,
             route,
             status,
             elapsed,
-            self._model_version_json,
-            request.rows,
-            request.values if request.rows and self.settings.log_features else None,
-            *((trace.trace_id, trace.span_id, trace.sampled) if trace is not None else (0, 0, False)),
+            version_json=self._model_version_json,
+            rows=request.rows,
+            trace=None if trace is None else (trace.trace_id, trace.span_id, trace.sampled),
+            features=request.values if self.settings.log_features else None,
         )
-        self.access_log.write(entry)
 
     def _record_trace(
         self, request: Request, method: str, route: str, *, status: int, started: float, ended: float

@@ -114,38 +114,68 @@ def test_csv_that_is_not_text_is_refused() -> None:
     assert caught.value.reason == "non_numeric"
 
 
-@pytest.mark.parametrize("method", ["GET", "POST", 'WEIRD"\\'])
-@pytest.mark.parametrize("features", [None, [1.5, float("1e300")]])
-@pytest.mark.parametrize(
-    "trace", [(0, 0, False), (int("0af7651916cd43dd8448eb211c80319c", 16), 0xB7AD6B7169203331, True)]
-)
-def test_every_access_log_line_is_one_json_object_with_every_field(
-    method: str, features: list[float] | None, trace: tuple[int, int, bool]
-) -> None:
-    """The access log formats lines from a template (it is on every request): whatever the shape,
-    each line parses as JSON and says everything it was given."""
+ACCESS_TRACE = (int("0af7651916cd43dd8448eb211c80319c", 16), 0xB7AD6B7169203331, True)
+# Every shape of access-log line (with or without rows, trace, features), unusual methods among
+# them, queued in an order that interleaves shapes: one flush must keep the order and every field.
+ACCESS_LINES = [
+    {"method": method, "rows": rows, "trace": trace, "features": features, "status": status}
+    for method, status in (("POST", 200), ("GET", 404), ('WEIRD"\\', 405))
+    for rows, features in ((0, None), (2, None), (2, [1.5, float("1e300")]))
+    for trace in (None, ACCESS_TRACE)
+]
+
+
+def test_every_access_log_line_is_one_json_object_with_every_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The access log formats a flush's lines from templates, a run of same-shaped lines at a
+    time: whatever the shapes and their order, each line parses as JSON, in the order queued, and
+    says everything it was given."""
+    import asyncio
     import io
     import json
 
-    from model_service.logs import AccessLog
+    from model_service import logs
 
+    clock = iter([1_795_636_394.6651876, 1_795_636_395.0004, *[1_795_636_395.999] * len(ACCESS_LINES)])
+    monkeypatch.setattr(logs.time, "time", lambda: next(clock))
     stream = io.StringIO()
-    log = AccessLog(stream=stream)
-    rows = 2 if features else 0
-    entry = (1_795_636_394.6651876, "req-1", method, "/v2/models/{name}/infer", 200, 0.0012345, '"v1"', rows, features)
-    line = log.format((*entry, *trace))  # type: ignore[arg-type]
-    parsed = json.loads(line)
-    assert parsed["timestamp"] == "2026-11-25T19:53:14.665Z"
-    assert (parsed["method"], parsed["status"], parsed["latency_ms"], parsed["model_version"]) == (
-        method,
-        200,
-        1.234,
-        "v1",
-    )
-    assert parsed.get("rows", 0) == rows and parsed.get("features") == features
-    if trace[0]:
-        assert parsed["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
-        assert parsed["span_id"] == "b7ad6b7169203331" and parsed["trace_sampled"] is True
-    else:
-        assert "trace_id" not in parsed
-    assert "\n" not in line
+    log = logs.AccessLog(stream=stream)
+
+    async def queue_and_flush() -> None:
+        for index, line in enumerate(ACCESS_LINES):
+            log.request(
+                f"req-{index}",
+                line["method"],
+                "/v2/models/{name}/infer",
+                line["status"],
+                0.0012345,
+                version_json='"v1"',
+                rows=line["rows"],
+                trace=line["trace"],
+                features=line["features"],
+            )
+        log.flush()
+
+    asyncio.run(queue_and_flush())
+    text = stream.getvalue()
+    assert text.endswith("\n")
+    parsed = [json.loads(line) for line in text.splitlines()]
+    assert [entry["request_id"] for entry in parsed] == [f"req-{index}" for index in range(len(ACCESS_LINES))]
+    assert [entry["timestamp"] for entry in parsed[:3]] == [
+        "2026-11-25T19:53:14.665Z",
+        "2026-11-25T19:53:15.000Z",
+        "2026-11-25T19:53:15.999Z",
+    ]
+    for given, entry in zip(ACCESS_LINES, parsed, strict=True):
+        assert (entry["method"], entry["status"], entry["latency_ms"], entry["model_version"]) == (
+            given["method"],
+            given["status"],
+            1.234,
+            "v1",
+        )
+        assert (entry["level"], entry["message"], entry["route"]) == ("info", "request", "/v2/models/{name}/infer")
+        assert entry.get("rows", 0) == given["rows"] and entry.get("features") == given["features"]
+        if given["trace"]:
+            assert entry["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
+            assert entry["span_id"] == "b7ad6b7169203331" and entry["trace_sampled"] is True
+        else:
+            assert "trace_id" not in entry and "span_id" not in entry
