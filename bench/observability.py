@@ -1,7 +1,8 @@
 """What observability costs the model service: `python -m bench.observability`.
 
 Five servers of the same model, differing only in what they observe, take turns under wrk
-(single-row requests) in every round; each figure is the median over the rounds:
+(single-row requests) in every round, in an order that rotates from round to round; each figure
+is the median over the rounds:
   none           no access log, no model metrics, no tracing (request metrics only: always on)
   access-log     the JSON access log
   model-metrics  prediction, confidence and per-feature drift metrics
@@ -142,8 +143,13 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[str, list[Result]] = {name: [] for name in VARIANTS}
         # Server CPU time per request: steadier than throughput on a machine shared with others.
         cpu: dict[str, list[float]] = {name: [] for name in VARIANTS}
-        for _ in range(args.rounds):
-            for name in VARIANTS:
+        names = list(VARIANTS)
+        for round_index in range(args.rounds):
+            # Each round starts one server later: no server always runs first, or right after the
+            # same neighbour (a server's leftovers, like its last log flush and span export, run
+            # on the same CPU during the next server's turn).
+            shift = round_index % len(names)
+            for name in names[shift:] + names[:shift]:
                 target = Target(name, urls[name] + INFER_PATH, V2_BODY)
                 before = cpu_seconds(pids[name])
                 result = run_wrk(target, args.concurrency, args.duration, workdir)

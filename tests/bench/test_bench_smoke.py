@@ -71,3 +71,19 @@ def test_observability_benchmark_measures_every_switch_and_proves_nothing_was_dr
         ), result.stdout
     assert "nothing dropped: every log line, metric and sampled span: PASS" in result.stdout
     assert re.search(r"all costs -?[\d.]+% of none's throughput <= 10%: (PASS|FAIL)", result.stdout)
+
+
+def test_in_process_observability_cost_reports_every_switch() -> None:
+    """The in-process cost table runs the real application with each switch, including spans sent
+    to the OTLP receiver, and prints a row a configuration."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.observability_cost", "--rounds", "1", "--requests", "640"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = re.findall(r"^\s+([a-z-]+)\s+([\d.]+)\s+(-?[\d.]+)\s+([\d.]+)$", result.stdout, re.M)
+    assert [name for name, *_ in rows] == ["none", "access-log", "model-metrics", "tracing", "all"], result.stdout
+    assert all(float(cpu) > 0 for _, cpu, _, _ in rows)
