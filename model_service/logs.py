@@ -109,8 +109,8 @@ def render(entries: list[tuple[Any, ...]]) -> str:
 
     Each run of same-shaped lines is formatted by one `%` over its template repeated: the run is
     turned into columns, the timestamp, method and latency columns converted by `map`, and the
-    values laid end to end again by `zip` and `chain`. Every per-line step runs in C; a Python
-    loop over the lines cost twice as much, on every request.
+    values laid end to end again by `zip` and `chain`. Every per-line step runs in C: with a
+    Python call per line the log cost a request 2.2 us, with this 1.5 (bench.observability_cost).
     """
     parts = []
     for length, group in groupby(entries, len):
@@ -157,6 +157,8 @@ class AccessLog:
     ) -> None:
         """Queue one request's line; `features` are logged with rows only. The request pays for
         a tuple: the line is formatted with the others when the log is flushed."""
+        if not self.enabled:
+            return
         entry: tuple[Any, ...] = (time.time(), request_id, method, route, status, seconds, version_json)
         if rows:
             entry += (rows,)

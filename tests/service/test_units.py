@@ -179,3 +179,20 @@ def test_every_access_log_line_is_one_json_object_with_every_field(monkeypatch: 
             assert entry["span_id"] == "b7ad6b7169203331" and entry["trace_sampled"] is True
         else:
             assert "trace_id" not in entry and "span_id" not in entry
+
+
+def test_a_disabled_access_log_queues_and_writes_nothing() -> None:
+    import asyncio
+    import io
+
+    from model_service.logs import AccessLog
+
+    stream = io.StringIO()
+    log = AccessLog(stream=stream, enabled=False)
+
+    async def log_one() -> None:
+        log.request("req-1", "POST", "/v2/models/{name}/infer", 200, 0.001, version_json='"v1"', rows=1)
+        log.flush()
+
+    asyncio.run(log_one())
+    assert stream.getvalue() == ""
