@@ -10,6 +10,7 @@ import pulumi_aws as aws
 
 from components.encryption import rotating_key
 from components.iam import policy_document
+from model_service.artifact_files import ARCHIVE_FILE
 
 # Where S3 writes the other buckets' server access logs. S3 delivers access logs only to a bucket
 # encrypted with S3-managed keys (SSE-S3), so this one bucket is not KMS-encrypted.
@@ -42,7 +43,7 @@ class ModelArtifact:
     version: str
 
     def archive_uri(self) -> pulumi.Output[str]:
-        return pulumi.Output.concat("s3://", self.bucket.name, "/", self.prefix, "/", self.version, "/model.tar.gz")
+        return pulumi.Output.concat("s3://", self.bucket.name, "/", self.prefix, "/", self.version, "/" + ARCHIVE_FILE)
 
     def read_statements(self, bucket_arn: str, kms_key_arn: str) -> list[dict[str, object]]:
         """IAM statements that read the model prefix and nothing else (resolved ARNs in)."""

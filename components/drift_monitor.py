@@ -22,6 +22,7 @@ from components.iam import policy_document
 from components.inference_api import RUNBOOK_URL
 from components.python_function import PythonFunctionSpec, python_function
 from components.sagemaker_endpoint import DRIFT_ALARMS, alarm_name
+from model_service.artifact_files import ARCHIVE_FILE
 from model_service.drift_contract import CLOUDWATCH_NAMESPACE as NAMESPACE
 from monitoring.rules import ACCURACY_FLOOR
 
@@ -127,7 +128,7 @@ class DriftMonitor(pulumi.ComponentResource):
                     "Sid": "ReadServedModel",
                     "Effect": "Allow",
                     "Action": ["s3:GetObject"],
-                    "Resource": [f"{models_arn}/{args.model.prefix}/{args.model.version}/model.tar.gz"],
+                    "Resource": [f"{models_arn}/{args.model.prefix}/{args.model.version}/{ARCHIVE_FILE}"],
                 },
                 {
                     "Sid": "DecryptData",

@@ -19,6 +19,7 @@ from components.helm import project_path, resources
 from components.iam import ServiceAccountRoles, policy_document
 from components.object_store import ObjectStoreClient, S3Access, read_objects, write_objects
 from components.workloads import LOCKED_DOWN_CONTAINER
+from model_service.artifact_files import ARCHIVE_FILE
 
 CHART = Path(__file__).resolve().parent.parent / "charts" / "model-service"
 SERVICE_ACCOUNT = "model-service"
@@ -121,7 +122,7 @@ class InClusterStore:
         return f"s3://{bucket}/{prefix}"
 
     def model_uri(self, version: str) -> str:
-        return f"{self.uri(STORE_MODELS_BUCKET, self.models_prefix)}/{version}/model.tar.gz"
+        return f"{self.uri(STORE_MODELS_BUCKET, self.models_prefix)}/{version}/{ARCHIVE_FILE}"
 
 
 # Each picks charts/model-service/values-<profile>.yaml.

@@ -19,13 +19,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-ARCHIVE = "model.tar.gz"
+from model_service.artifact_files import ARCHIVE_FILE
 
 
 def _version_of(model_data_url: str) -> str:
     """The version of an artifact URI `s3://bucket/<prefix>/<version>/model.tar.gz`."""
     parts = model_data_url.rstrip("/").split("/")
-    if len(parts) < 5 or parts[-1] != ARCHIVE:
+    if len(parts) < 5 or parts[-1] != ARCHIVE_FILE:
         raise ValueError(f"not a published model archive: {model_data_url!r}")
     return parts[-2]
 
@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sagemaker,
             group=group,
             image_uri=f"{outputs['modelServiceRepositoryUrl']}:{tag}",
-            model_data_url=f"s3://{outputs['modelsBucket']}/wine/{args.version}/{ARCHIVE}",
+            model_data_url=f"s3://{outputs['modelsBucket']}/wine/{args.version}/{ARCHIVE_FILE}",
             report_uri=args.report,
             dataset=args.dataset,
         )

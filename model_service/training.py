@@ -19,13 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from model_service.artifact_files import ARCHIVE_FILE, DRIFT_FILE, METADATA_FILE, MODEL_FILE
 from model_service.drift import DEFAULT_BINS, DriftReference
 
-MODEL_FILE = "model.onnx"
 SKLEARN_FILE = "model.joblib"
-METADATA_FILE = "metadata.json"
-DRIFT_FILE = "drift_reference.json"
-ARCHIVE_FILE = "model.tar.gz"
 ARCHIVE_MEMBERS = (MODEL_FILE, METADATA_FILE, DRIFT_FILE)
 VALIDATION_ROWS = 8
 
