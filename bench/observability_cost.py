@@ -63,7 +63,10 @@ async def _started(environ: dict[str, str]) -> Started:
     from model_service.settings import Settings
 
     settings = Settings.from_env(environ)
-    server = ModelServer(settings, AccessLog(stream=open(os.devnull, "w"), enabled=settings.access_log))  # noqa: SIM115
+    sink = open(os.devnull, "w")  # noqa: SIM115 - the log's stream for the server's lifetime
+    server = ModelServer(
+        settings, AccessLog(stream=sink, enabled=settings.access_log, log_features=settings.log_features)
+    )
     messages: asyncio.Queue[dict[str, str]] = asyncio.Queue()
     await messages.put({"type": "lifespan.startup"})
 

@@ -59,7 +59,7 @@ from model_service.routing import (
 )
 from model_service.settings import BODY_EXPANSION, Settings
 from model_service.trace_context import traceparent_in_custom_attributes
-from model_service.tracing import Phase, Tracing, otlp_tracing
+from model_service.tracing import Phase, SampledTrace, Tracing, otlp_tracing
 
 log = logging.getLogger("model_service")
 
@@ -97,7 +97,7 @@ class ModelServer:
     def __init__(self, settings: Settings, access_log: AccessLog | None = None, tracing: Tracing | None = None) -> None:
         self.settings = settings
         self.metrics = ServiceMetrics(ROUTES, model_metrics=settings.model_metrics)
-        self.access_log = access_log or AccessLog(enabled=settings.access_log)
+        self.access_log = access_log or AccessLog(enabled=settings.access_log, log_features=settings.log_features)
         if tracing is None and settings.otel_exporter_otlp_endpoint:
             tracing = otlp_tracing(settings.otel_exporter_otlp_endpoint, settings.trace_sample_ratio, __version__)
         self.tracing = tracing
@@ -106,8 +106,6 @@ class ModelServer:
         self.feedback = FeedbackIds(key, settings.feedback_max_age_seconds, settings.replay_cache_bytes())
         self.stores = ProductionData(settings, self.metrics)
         self.model: LoadedModel | None = None
-        # The served version as a JSON value, for the access log.
-        self._model_version_json = "null"
         self.batcher: MicroBatcher | None = None
         self.load_error: str | None = None
         # Set once every load attempt failed: liveness fails, so Kubernetes restarts the pod.
@@ -203,7 +201,7 @@ class ModelServer:
         )
         self.metrics.model_loaded(model)
         self.model = model
-        self._model_version_json = orjson.dumps(model.version).decode()
+        self.access_log.version_json = orjson.dumps(model.version).decode()
         self.load_error = None
         gc.collect()
         gc.freeze()  # the model and start-up objects never need scanning again
@@ -270,8 +268,8 @@ class ModelServer:
                 self._record_trace(request, method, match.route, status=status, started=started, ended=ended)  # type: ignore[arg-type]
             else:
                 metrics.observe_request(match.route, status, elapsed)
-            if self.access_log.enabled and request is not None:
-                self._log_access(request, method, match.route, status, elapsed)
+            if request is not None:
+                self.access_log.request(request, method, match.route, status, elapsed)
 
     def _request(self, scope: Scope, receive: Receive, *, traced: bool) -> Request:
         request_id: str | None = None
@@ -358,27 +356,13 @@ class ModelServer:
         self._reserved_bytes += cost
         return cost
 
-    def _log_access(self, request: Request, method: str, route: str, status: int, elapsed: float) -> None:
-        trace = request.trace
-        self.access_log.request(
-            request.request_id,
-            method,
-            route,
-            status,
-            elapsed,
-            version_json=self._model_version_json,
-            rows=request.rows,
-            trace=None if trace is None else (trace.trace_id, trace.span_id, trace.sampled),
-            features=request.values if self.settings.log_features else None,
-        )
-
     def _record_trace(
         self, request: Request, method: str, route: str, *, status: int, started: float, ended: float
     ) -> None:
         """The spans of a sampled request: the server span, and parse, batch wait and model call
         where the request got that far."""
         trace = request.trace
-        assert trace is not None and self.tracing is not None
+        assert isinstance(trace, SampledTrace) and self.tracing is not None
         model = self.model
         attributes: dict[str, str | int] = {
             "http.request.method": method,
@@ -462,7 +446,7 @@ class ModelServer:
         request.rows = rows
         request.values = values
         trace = request.trace
-        if trace is not None and trace.sampled:
+        if isinstance(trace, SampledTrace):
             trace.parsed_at = trace.submitted_at = time.perf_counter()
         return self.batcher.submit(values, rows)
 
@@ -470,7 +454,7 @@ class ModelServer:
     def _batched(request: Request, result: Result) -> tuple[list[int], list[list[float]]]:
         """The predictions of a request's batch result; the batch goes into its trace."""
         labels, probabilities, batch = result
-        if request.trace is not None:
+        if isinstance(request.trace, SampledTrace):
             request.trace.batch = batch
         return labels, probabilities
 

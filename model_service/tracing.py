@@ -4,11 +4,14 @@ waiting in the batch and the model call, exported over OTLP/HTTP.
 The sampling rule is the SDK's ParentBased(TraceIdRatioBased): a caller's decision stands, a new
 trace is sampled when its id falls under the SDK's ratio bound. It is applied where the request's
 headers are read, to ids drawn there, so an unsampled request (99 in 100 at the default ratio)
-pays for two random numbers and nothing else. A sampled request's spans are built when it ends,
-from the timestamps taken on the way, as the SDK's finished-span objects (ReadableSpan) with those
-same ids, and handed to the SDK's batch processor and OTLP exporter: the response header, the log
-lines and the exported spans always agree, and the request path never builds a live span (the
-SDK's Tracer costs about 30 us a span here; a finished span a tenth of that).
+pays for one random number and a small object; the access log writes the ids as hex with the
+other lines of its flush.
+
+A sampled request's spans are built when it ends, from the timestamps taken on the way, as the SDK's
+finished-span objects (ReadableSpan) with those same ids, and handed to the SDK's batch processor
+and OTLP exporter: the response header, the log lines and the exported spans always agree, and the
+request path never builds a live span (the SDK's Tracer costs about 30 us a span here; a finished
+span a tenth of that).
 """
 
 from __future__ import annotations
@@ -43,19 +46,15 @@ EXPORT_BATCH_SPANS = 512
 
 
 class RequestTrace:
-    """The ids of one request's trace and, when it is sampled, when its phases began and ended."""
+    """The ids of one request's trace."""
 
-    __slots__ = ("batch", "parent_span_id", "parsed_at", "sampled", "span_id", "submitted_at", "trace_id")
+    __slots__ = ("parent_span_id", "sampled", "span_id", "trace_id")
 
     def __init__(self, trace_id: int, span_id: int, sampled: bool, parent_span_id: int | None) -> None:
         self.trace_id = trace_id
         self.span_id = span_id
         self.sampled = sampled
         self.parent_span_id = parent_span_id
-        # perf_counter() readings, taken on sampled requests only.
-        self.parsed_at = 0.0
-        self.submitted_at = 0.0
-        self.batch: Batch | None = None
 
     @property
     def trace_id_hex(self) -> str:
@@ -68,6 +67,19 @@ class RequestTrace:
     def traceresponse(self) -> bytes:
         """The W3C `traceresponse` header: this request's trace and server span."""
         return b"00-%032x-%016x-%s" % (self.trace_id, self.span_id, b"01" if self.sampled else b"00")
+
+
+class SampledTrace(RequestTrace):
+    """A sampled request's trace, with when its phases began and ended (perf_counter() readings):
+    only these requests pay for keeping them."""
+
+    __slots__ = ("batch", "parsed_at", "submitted_at")
+
+    def __init__(self, trace_id: int, span_id: int, sampled: bool, parent_span_id: int | None) -> None:
+        super().__init__(trace_id, span_id, sampled, parent_span_id)
+        self.parsed_at = 0.0
+        self.submitted_at = 0.0
+        self.batch: Batch | None = None
 
 
 @dataclass(frozen=True)
@@ -109,12 +121,14 @@ class Tracing:
             parent = parse_traceparent(traceparent)
             if parent is not None:
                 # Parent-based: the caller's decision stands.
-                return RequestTrace(parent[0], new_span_id(), parent[2], parent[1])
+                trace_id, parent_span_id, sampled = parent
+                return (SampledTrace if sampled else RequestTrace)(trace_id, new_span_id(), sampled, parent_span_id)
         # One draw for both ids (every request pays for this): 128 bits of trace id, 64 of span id.
         ids = getrandbits(192)
         trace_id = ids >> 64 or 1
         # The SDK's TraceIdRatioBased rule, applied to the id the request will carry.
-        return RequestTrace(trace_id, ids & _ID_LIMIT or 1, (trace_id & _ID_LIMIT) < self._bound, None)
+        sampled = (trace_id & _ID_LIMIT) < self._bound
+        return (SampledTrace if sampled else RequestTrace)(trace_id, ids & _ID_LIMIT or 1, sampled, None)
 
     def record(
         self,

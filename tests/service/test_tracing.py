@@ -14,14 +14,18 @@ import httpx
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceState
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from bench.otlp_receiver import STATUS_ERROR, OtlpReceiver, ReceivedSpan
 from model_service.span_encoding import encode_spans
 from model_service.trace_context import parse_traceparent, traceparent_in_custom_attributes
-from model_service.tracing import Phase, Tracing
+from model_service.tracing import Phase, SampledTrace, Tracing
 from monitoring import names
 from tests.support.model_server import RunningServer, start_server
 
@@ -204,6 +208,21 @@ def test_traceparent_is_parsed_by_the_w3c_rules(header: bytes, parsed: tuple[int
     assert parse_traceparent(header) == parsed
 
 
+@pytest.mark.parametrize("ratio", [0.0, 0.01, 0.5, 1.0])
+def test_new_traces_are_sampled_by_the_sdks_trace_id_ratio_rule(ratio: float) -> None:
+    """The decision is taken where the ids are drawn; it must be the SDK sampler's, id for id."""
+    tracing = Tracing(InMemorySpanExporter(), ratio, service_version="1")
+    sdk = TraceIdRatioBased(ratio)
+    traces = [tracing.begin(None) for _ in range(10_000)]
+    for trace in traces:
+        assert 0 < trace.trace_id < 1 << 128 and 0 < trace.span_id < 1 << 64
+        assert trace.sampled == sdk.should_sample(None, trace.trace_id, "span").decision.is_sampled()
+        assert isinstance(trace, SampledTrace) == trace.sampled
+    assert len({trace.trace_id for trace in traces}) == len({trace.span_id for trace in traces}) == len(traces)
+    expected = {0.0: 0, 1.0: len(traces)}.get(ratio, pytest.approx(ratio * len(traces), rel=0.5))
+    assert sum(trace.sampled for trace in traces) == expected
+
+
 def test_traceparent_is_found_among_sagemaker_custom_attributes() -> None:
     value = f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"
     assert traceparent_in_custom_attributes(f"traceparent={value}".encode()) == value.encode()
@@ -239,6 +258,48 @@ def test_the_service_span_encoder_writes_what_the_sdk_encoder_writes() -> None:
     assert ours == ExportTraceServiceRequest.FromString(sdk_encode_spans(spans).SerializePartialToString())
     flags = {span.name: span.flags for span in ours.resource_spans[0].scope_spans[0].spans}
     assert len(ours.resource_spans) == 1 and flags["parse"] == 0x100
+
+
+def test_the_wire_encoder_agrees_with_the_sdk_on_every_scalar_and_optional_field() -> None:
+    """Values at their defaults, negative and large numbers, text beyond ASCII, True next to 1
+    (equal as Python keys, different on the wire), trace state, kinds, statuses, schema URLs."""
+    resource = Resource.create({"service.name": "s", "replicas": 3}, schema_url="https://example.com/r")
+    scope = InstrumentationScope("lib", "1.0", "https://example.com/s", {"scope.flag": True})
+    state = TraceState([("vendor", "a1"), ("other", "b2")])
+    caller = SpanContext(int(CALLER_TRACE, 16), int(CALLER_SPAN, 16), is_remote=True)
+    values = [
+        {"text": "ünïcode ✓", "empty": "", "yes": True, "no": False, "zero": 0, "negative": -5, "big": 2**62},
+        {"pi": 3.14, "negative zero": -0.0, "one": 1, "also one": True},
+        {"yes": 1, "one": True},
+        {},
+    ]
+    spans = [
+        ReadableSpan(
+            f"span {index}",
+            SpanContext(int(CALLER_TRACE, 16), index + 1, is_remote=False, trace_state=state if index else None),
+            caller if index % 2 else None,
+            resource,
+            attributes,
+            kind=kind,
+            status=status,
+            start_time=index * 1_000,
+            end_time=index * 2_000,
+            instrumentation_scope=scope,
+        )
+        for index, (attributes, kind, status) in enumerate(
+            zip(
+                values,
+                [SpanKind.CLIENT, SpanKind.INTERNAL, SpanKind.PRODUCER, SpanKind.CONSUMER],
+                [Status(StatusCode.ERROR, "it broke"), Status(StatusCode.OK), Status(StatusCode.UNSET), Status()],
+                strict=True,
+            )
+        )
+    ]
+    ours = ExportTraceServiceRequest.FromString(encode_spans(spans))
+    assert ours == ExportTraceServiceRequest.FromString(sdk_encode_spans(spans).SerializePartialToString())
+    encoded = {span.name: span for span in ours.resource_spans[0].scope_spans[0].spans}
+    attributes = {item.key: item.value for item in encoded["span 2"].attributes}
+    assert attributes["yes"].WhichOneof("value") == "int_value" and attributes["one"].bool_value is True
 
 
 def test_spans_with_events_are_encoded_by_the_sdk() -> None:

@@ -11,6 +11,8 @@ import pytest
 from model_service.batching import MicroBatcher, Result
 from model_service.drift import BinCounter, DriftReference, ks_distance, psi
 from model_service.protocol import InputError, parse_csv, parse_v2_request
+from model_service.request import Request
+from model_service.tracing import RequestTrace
 
 
 def test_concurrent_requests_share_one_model_call() -> None:
@@ -115,6 +117,17 @@ def test_csv_that_is_not_text_is_refused() -> None:
 
 
 ACCESS_TRACE = (int("0af7651916cd43dd8448eb211c80319c", 16), 0xB7AD6B7169203331, True)
+
+
+def _request(request_id: str) -> Request:
+    """A request as the server builds it from a scope, before its body is read."""
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    return Request(receive, request_id, b"application/json", 0, 1024)
+
+
 # Every shape of access-log line (with or without rows, trace, features), unusual methods among
 # them, queued in an order that interleaves shapes: one flush must keep the order and every field.
 ACCESS_LINES = [
@@ -138,21 +151,16 @@ def test_every_access_log_line_is_one_json_object_with_every_field(monkeypatch: 
     clock = iter([1_795_636_394.6651876, 1_795_636_395.0004, *[1_795_636_395.999] * len(ACCESS_LINES)])
     monkeypatch.setattr(logs.time, "time", lambda: next(clock))
     stream = io.StringIO()
-    log = logs.AccessLog(stream=stream)
+    log = logs.AccessLog(stream=stream, log_features=True)
+    log.version_json = '"v1"'
 
     async def queue_and_flush() -> None:
         for index, line in enumerate(ACCESS_LINES):
-            log.request(
-                f"req-{index}",
-                line["method"],
-                "/v2/models/{name}/infer",
-                line["status"],
-                0.0012345,
-                version_json='"v1"',
-                rows=line["rows"],
-                trace=line["trace"],
-                features=line["features"],
-            )
+            request = _request(f"req-{index}")
+            request.rows, request.values = line["rows"], line["features"]
+            if line["trace"]:
+                request.trace = RequestTrace(*line["trace"], parent_span_id=None)
+            log.request(request, line["method"], "/v2/models/{name}/infer", line["status"], 0.0012345)
         log.flush()
 
     asyncio.run(queue_and_flush())
@@ -191,7 +199,9 @@ def test_a_disabled_access_log_queues_and_writes_nothing() -> None:
     log = AccessLog(stream=stream, enabled=False)
 
     async def log_one() -> None:
-        log.request("req-1", "POST", "/v2/models/{name}/infer", 200, 0.001, version_json='"v1"', rows=1)
+        request = _request("req-1")
+        request.rows = 1
+        log.request(request, "POST", "/v2/models/{name}/infer", 200, 0.001)
         log.flush()
 
     asyncio.run(log_one())
