@@ -3,12 +3,12 @@
 The SDK's encoder is general: per span it hashes the resource (a JSON dump of its attributes) to
 group spans, and walks a chain of type checks per attribute; about 19 us a span here. Building the
 same message from the protocol's generated classes costs 12 us a span (each attribute is two
-nested messages converted from Python), which at 1% sampling was a tenth of what observability
-cost a request. The spans this service records share one resource and one scope and carry scalar
-attributes only, so `encode_spans` writes their ExportTraceServiceRequest in the protobuf wire
-format directly, with field numbers read from the generated classes' descriptors; a test holds
-the result, decoded, equal to the SDK's. Batches with anything else (events, links) go to the
-SDK's encoder. Transport, retries, headers, TLS and compression stay the SDK exporter's.
+nested messages converted from Python). The spans this service records share one resource and
+one scope and carry scalar attributes only, so `encode_spans` writes their
+ExportTraceServiceRequest in the protobuf wire format directly, with field numbers read from the
+generated classes' descriptors and each distinct attribute encoded once: 4.4 us a span. A test
+holds the result, decoded, equal to the SDK's. Batches with anything else (events, links) go to
+the SDK's encoder. Transport, retries, headers, TLS and compression stay the SDK exporter's.
 """
 
 from __future__ import annotations
