@@ -133,7 +133,7 @@ def _request(request_id: str) -> Request:
 ACCESS_LINES = [
     {"method": method, "rows": rows, "trace": trace, "features": features, "status": status}
     for method, status in (("POST", 200), ("GET", 404), ('WEIRD"\\', 405))
-    for rows, features in ((0, None), (2, None), (2, [1.5, float("1e300")]))
+    for rows, features in ((0, None), (2, None), (5_000, None), (2, [1.5, float("1e300")]))
     for trace in (None, ACCESS_TRACE)
 ]
 
