@@ -109,19 +109,17 @@ _FEATURES = ',"features":%s'
 # model version as JSON[, rows][, trace id, span id, sampled as JSON][, features as JSON]).
 # Each shape of line has its own length, which picks its template; a template is kept as the
 # text between its values.
-_PIECES = {
-    length: tuple((template + "}\n").split("%s"))
-    for length, template in {
-        7: _HEAD,
-        8: _HEAD + _ROWS,
-        9: _HEAD + _ROWS + _FEATURES,
-        10: _HEAD + _TRACE,
-        11: _HEAD + _ROWS + _TRACE,
-        12: _HEAD + _ROWS + _TRACE + _FEATURES,
-    }.items()
+_TEMPLATES = {
+    7: _HEAD,
+    8: _HEAD + _ROWS,
+    9: _HEAD + _ROWS + _FEATURES,
+    10: _HEAD + _TRACE,
+    11: _HEAD + _ROWS + _TRACE,
+    12: _HEAD + _ROWS + _TRACE + _FEATURES,
 }
-_HAS_ROWS = {8, 9, 11, 12}
-_HAS_TRACE = {10, 11, 12}
+_PIECES = {length: tuple((template + "}\n").split("%s")) for length, template in _TEMPLATES.items()}
+_HAS_ROWS = {length for length, template in _TEMPLATES.items() if _ROWS in template}
+_HAS_TRACE = {length for length, template in _TEMPLATES.items() if _TRACE in template}
 
 
 def render(entries: list[tuple[Any, ...]]) -> str:
