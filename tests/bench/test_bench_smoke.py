@@ -6,8 +6,22 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.support.pulumi_harness import REPO
 from tests.support.tools import require_tool
+
+
+@pytest.mark.parametrize(
+    "module", ["bench", "bench.observability", "bench.observability_cost", "bench.soak", "bench.drift_alerts"]
+)
+def test_benchmark_help_describes_its_options(module: str) -> None:
+    """`--help` is how a reader finds a benchmark's switches; argparse formats help texts with `%`."""
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--help"], cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: python -m {module}")
 
 
 def test_benchmark_runs_all_three_targets_and_prints_ratios() -> None:
