@@ -98,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per server per round")
     parser.add_argument("--rounds", type=int, default=5, help="rounds (medians are reported)")
-    parser.add_argument("--check", action="store_true", help=f"exit 1 if `all` costs over {MAX_COST * 100:g} percent or drops")
+    parser.add_argument(
+        "--check", action="store_true", help=f"exit 1 if `all` costs over {MAX_COST * 100:g} percent or drops"
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install wrk (Debian/Ubuntu) or brew install wrk", file=sys.stderr)

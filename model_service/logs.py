@@ -12,10 +12,10 @@ import logging
 import logging.config
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from itertools import chain, groupby, repeat
-from operator import floordiv, mod, mul
+from operator import mul
 from typing import IO, TYPE_CHECKING, Any
 
 import orjson
@@ -99,16 +99,16 @@ _INT_TEXT = _IntText((number, str(number)) for number in range(1024))
 # escaping (validated request ids, route templates, numbers, trace ids as hex) or that is already
 # JSON (method, model_version, features).
 _HEAD = (
-    '{"timestamp":"%s.%sZ","level":"info","message":"request","request_id":"%s","method":%s,'
+    '{"timestamp":"%sZ","level":"info","message":"request","request_id":"%s","method":%s,'
     '"route":"%s","status":%s,"latency_ms":%s,"model_version":%s'
 )
 _ROWS = ',"rows":%s'
 _TRACE = ',"trace_id":"%s","span_id":"%s","trace_sampled":%s'
 _FEATURES = ',"features":%s'
-# A queued line is a tuple: (time.time(), request id, method, route template, status, seconds,
-# model version as JSON[, rows][, trace id, span id, sampled as JSON][, features as JSON]).
-# Each shape of line has its own length, which picks its template; a template is kept as the
-# text between its values.
+# A queued line is a tuple of its template's values, in order: (time.time(), request id, method,
+# route template, status, seconds, model version as JSON[, rows][, trace id, span id, sampled as
+# JSON][, features as JSON]). Each shape of line has its own length, which picks its template; a
+# template is kept as the text between its values.
 _TEMPLATES = {
     7: _HEAD,
     8: _HEAD + _ROWS,
@@ -122,47 +122,99 @@ _HAS_ROWS = {length for length, template in _TEMPLATES.items() if _ROWS in templ
 _HAS_TRACE = {length for length, template in _TEMPLATES.items() if _TRACE in template}
 
 
+def _foldable(length: int) -> dict[int, Callable[[Any], str]]:
+    """The values of a line of this shape that seldom change from one request to the next, by
+    position, with how to write one: method, route, status, model version and, where the shape has
+    them, rows and whether the trace was sampled."""
+    foldable: dict[int, Callable[[Any], str]] = {2: _METHOD_JSON.__getitem__, 3: str, 4: _INT_TEXT.__getitem__, 6: str}
+    if length in _HAS_ROWS:
+        foldable[7] = _INT_TEXT.__getitem__
+    if length in _HAS_TRACE:
+        foldable[(8 if length in _HAS_ROWS else 7) + 2] = str
+    return foldable
+
+
+_FOLDABLE = {length: _foldable(length) for length in _TEMPLATES}
+_VARIES = object()
+_RUN_TEMPLATES: dict[tuple[int, tuple[Any, ...]], tuple[tuple[str, ...], tuple[int, ...]]] = {}
+_MAX_RUN_TEMPLATES = 1024
+
+
+def _run_template(length: int, same: tuple[Any, ...]) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The template of a run of lines of this shape whose foldable values are `same` (`_VARIES`
+    for one that differs between lines), with those values written in: the text between the
+    values that remain, and their positions. Made once a combination (the cache is emptied when
+    full)."""
+    made = _RUN_TEMPLATES.get((length, same))
+    if made is None:
+        if len(_RUN_TEMPLATES) >= _MAX_RUN_TEMPLATES:
+            _RUN_TEMPLATES.clear()
+        foldable = _FOLDABLE[length]
+        folded = {
+            position: foldable[position](value)
+            for position, value in zip(foldable, same, strict=True)
+            if value is not _VARIES
+        }
+        pieces = _PIECES[length]
+        texts, kept = [pieces[0]], []
+        for position, piece in enumerate(pieces[1:]):
+            if position in folded:
+                texts[-1] += folded[position] + piece
+            else:
+                texts.append(piece)
+                kept.append(position)
+        made = _RUN_TEMPLATES[length, same] = (tuple(texts), tuple(kept))
+    return made
+
+
 def render(entries: list[tuple[Any, ...]]) -> str:
     """The lines of queued entries, in order.
 
-    A run of same-shaped lines is turned into columns, each column into text by `map` (numbers
-    through tables made once, the latencies by one `%` for the run), and the columns interleaved
-    with the template's text by `zip` and `chain` into one `join`: every per-line step runs in C.
-    Measured in instructions a line (callgrind), untraced and traced: one `%` over the template
-    repeated 12.7k and 16.7k, this 10.4k and 13.5k; a Python call per line costs more than either.
+    A run of same-shaped lines is turned into columns, each column into text by `map` (the
+    timestamps and small numbers through tables, the latencies by one `%` for the run), and the
+    columns interleaved with the template's text by `zip` and `chain` into one `join`: every
+    per-line step runs in C. A value that is the same on every line of the run (method, route,
+    status, model version, rows, sampled: as a rule) is written into the run's template instead.
+    Measured in instructions a line (callgrind, a flush of 850 lines like the benchmark's),
+    untraced and traced: one `%` over the template repeated 12.7k and 16.7k, a column for every
+    value 10.5k and 13.6k, this 7.1k and 10.4k. A run costs about 70k on top, whatever its length:
+    shapes that alternate line by line would cost more than they do here.
     """
     parts = []
     for length, group in groupby(entries, len):
         run = list(group)
-        at, request_ids, methods, routes, statuses, seconds, version, *rest = zip(*run, strict=True)
-        milliseconds = list(map(int, map(mul, at, repeat(1000))))
-        whole_seconds = list(map(floordiv, milliseconds, repeat(1000)))
-        second_texts = {second: utc_second(second) for second in set(whole_seconds)}
-        latencies = ("\n".join(repeat("%.3f", len(run))) % tuple(map(mul, seconds, repeat(1000)))).split("\n")
-        tail: list[Iterable[Any]] = list(rest)  # [rows][, trace id, span id, sampled][, features]
+        values = list(zip(*run, strict=True))
+        # `count` compares by identity first: a few instructions a line for each value checked.
+        same = tuple(
+            values[position][0] if values[position].count(values[position][0]) == len(run) else _VARIES
+            for position in _FOLDABLE[length]
+        )
+        pieces, kept = _run_template(length, same)
+        milliseconds = list(map(int, map(mul, values[0], repeat(1000))))
+        # A flush spans about 50 distinct milliseconds: each is written once, in order (the second
+        # is formatted once a second).
+        stamps = {ms: f"{utc_second(ms // 1000)}.{_MILLISECONDS[ms % 1000]}" for ms in sorted(set(milliseconds))}
+        # Lazy where it can be: a value written into the template is never turned into text.
+        columns: list[Iterable[str]] = [
+            map(stamps.__getitem__, milliseconds),
+            values[1],
+            map(_METHOD_JSON.__getitem__, values[2]),
+            values[3],
+            map(_INT_TEXT.__getitem__, values[4]),
+            ("\n".join(repeat("%.3f", len(run))) % tuple(map(mul, values[5], repeat(1000)))).split("\n"),
+            *values[6:],
+        ]
         if length in _HAS_ROWS:
-            tail[0] = map(_INT_TEXT.__getitem__, rest[0])
+            columns[7] = map(_INT_TEXT.__getitem__, values[7])
         if length in _HAS_TRACE:
             # The ids as hex: through bytes, two C calls an id (a `%` an id costs several times that).
-            trace_at = 1 if length in _HAS_ROWS else 0
-            tail[trace_at] = map(bytes.hex, map(int.to_bytes, rest[trace_at], repeat(16)))
-            tail[trace_at + 1] = map(bytes.hex, map(int.to_bytes, rest[trace_at + 1], repeat(8)))
-        columns = (
-            map(second_texts.__getitem__, whole_seconds),
-            map(_MILLISECONDS.__getitem__, map(mod, milliseconds, repeat(1000))),
-            request_ids,
-            map(_METHOD_JSON.__getitem__, methods),
-            routes,
-            map(_INT_TEXT.__getitem__, statuses),
-            latencies,
-            version,
-            *tail,
-        )
-        pieces = _PIECES[length]
+            trace_at = 8 if length in _HAS_ROWS else 7
+            columns[trace_at] = map(bytes.hex, map(int.to_bytes, values[trace_at], repeat(16)))
+            columns[trace_at + 1] = map(bytes.hex, map(int.to_bytes, values[trace_at + 1], repeat(8)))
         # The template's text and the columns in turn: text, value, text, ..., value, text.
         streams: list[Iterable[str]] = [repeat(pieces[0])]
-        for column, piece in zip(columns, pieces[1:], strict=True):
-            streams += (column, repeat(piece))
+        for position, piece in zip(kept, pieces[1:], strict=True):
+            streams += (columns[position], repeat(piece))
         # Not strict: the text streams repeat without end; the columns end together.
         parts.append("".join(chain.from_iterable(zip(*streams, strict=False))))
     return "".join(parts)

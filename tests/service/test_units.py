@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from typing import Any
 
 import numpy as np
 import pytest
@@ -187,6 +188,102 @@ def test_every_access_log_line_is_one_json_object_with_every_field(monkeypatch: 
             assert entry["span_id"] == "b7ad6b7169203331" and entry["trace_sampled"] is True
         else:
             assert "trace_id" not in entry and "span_id" not in entry
+
+
+def _logged(lines: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Queue access-log lines (keys: method, route, status, version, rows, trace, at) and flush once."""
+    import asyncio
+    import io
+    import json
+
+    from model_service import logs
+
+    clock = iter([line["at"] for line in lines])
+    monkeypatch.setattr(logs.time, "time", lambda: next(clock))
+    stream = io.StringIO()
+    log = logs.AccessLog(stream=stream)
+
+    async def queue_and_flush() -> None:
+        for index, line in enumerate(lines):
+            request = _request(f"req-{index}")
+            request.rows = line["rows"]
+            if line["trace"]:
+                request.trace = RequestTrace(*line["trace"], parent_span_id=None)
+            log.version_json = line["version"]
+            log.request(request, line["method"], line["route"], line["status"], 0.0012345)
+        log.flush()
+
+    asyncio.run(queue_and_flush())
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_values_shared_by_a_run_of_lines_are_written_once_and_a_line_that_differs_keeps_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The render writes a value that every line of a run shares into the run's template: for
+    each such value, a run where one line in the middle differs must still say that line's own
+    value, and every other line the shared one."""
+    usual = {
+        "method": "POST",
+        "route": "/v2/models/{name}/infer",
+        "status": 200,
+        "version": '"v1"',
+        "rows": 1,
+        "trace": (7, 9, False),
+    }
+    odd = {"method": "PUT", "route": "/invocations", "status": 503, "version": '"v2"', "rows": 3, "trace": (7, 9, True)}
+    lines = []
+    for field in [None, *usual]:
+        block = [dict(usual) for _ in range(4)]
+        if field is not None:
+            block[2][field] = odd[field]
+        lines += block
+        lines.append({**usual, "trace": None})  # another shape between blocks: a run ends
+    # One run crosses a second, with a clock that steps back once.
+    for index, line in enumerate(lines):
+        line["at"] = 1_795_636_394.990 + [0, 0.005, 0.012, 0.003, 0.020][index % 5]
+    parsed = _logged(lines, monkeypatch)
+    assert len(parsed) == len(lines)
+    for given, entry in zip(lines, parsed, strict=True):
+        assert (entry["method"], entry["route"], entry["status"], entry["model_version"], entry["rows"]) == (
+            given["method"],
+            given["route"],
+            given["status"],
+            given["version"].strip('"'),
+            given["rows"],
+        )
+        if given["trace"]:
+            assert (entry["trace_id"], entry["span_id"], entry["trace_sampled"]) == (
+                f"{7:032x}",
+                f"{9:016x}",
+                given["trace"][2],
+            )
+        else:
+            assert "trace_id" not in entry
+    stamps = [entry["timestamp"] for entry in parsed[:5]]
+    assert stamps == [
+        "2026-11-25T19:53:14.990Z",
+        "2026-11-25T19:53:14.995Z",
+        "2026-11-25T19:53:15.002Z",
+        "2026-11-25T19:53:14.993Z",
+        "2026-11-25T19:53:15.010Z",
+    ]
+
+
+def test_runs_with_more_distinct_shared_values_than_the_template_cache_holds_are_all_right(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from model_service import logs
+
+    base = {"method": "POST", "route": "/r", "status": 200, "version": "null", "at": 1_795_636_394.5}
+    lines = [
+        {**base, "rows": rows, "trace": (5, 6, False) if index % 2 else None}
+        for index, rows in enumerate(range(1, 2 * logs._MAX_RUN_TEMPLATES + 100))
+    ]
+    parsed = _logged(lines, monkeypatch)
+    assert [entry["rows"] for entry in parsed] == [line["rows"] for line in lines]
+    assert ["trace_id" in entry for entry in parsed] == [line["trace"] is not None for line in lines]
+    assert 0 < len(logs._RUN_TEMPLATES) <= logs._MAX_RUN_TEMPLATES
 
 
 def test_a_disabled_access_log_queues_and_writes_nothing() -> None:
