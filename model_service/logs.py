@@ -83,7 +83,7 @@ class _MethodJson(dict[str, str]):
 
 
 _METHOD_JSON = _MethodJson({method: f'"{method}"' for method in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS")})
-_JSON_BOOL = ("false", "true")
+_JSON = ("false", "true")  # a bool as JSON
 _MILLISECONDS = [f"{n:03d}" for n in range(1000)]
 
 
@@ -197,15 +197,13 @@ def render(entries: list[tuple[Any, ...]]) -> str:
         # Lazy where it can be: a value written into the template is never turned into text.
         columns: list[Iterable[str]] = [
             map(stamps.__getitem__, milliseconds),
-            values[1],
-            map(_METHOD_JSON.__getitem__, values[2]),
-            values[3],
-            map(_INT_TEXT.__getitem__, values[4]),
+            *values[1:5],
             ("\n".join(repeat("%.3f", len(run))) % tuple(map(mul, values[5], repeat(1000)))).split("\n"),
             *values[6:],
         ]
-        if length in _HAS_ROWS:
-            columns[7] = map(_INT_TEXT.__getitem__, values[7])
+        for position, to_text in _FOLDABLE[length].items():
+            if to_text is not str:  # the others are text already
+                columns[position] = map(to_text, values[position])
         if length in _HAS_TRACE:
             # The ids as hex: through bytes, two C calls an id (a `%` an id costs several times that).
             trace_at = 8 if length in _HAS_ROWS else 7
@@ -245,48 +243,17 @@ class AccessLog:
         line is formatted with the others when the log is flushed."""
         if not self.enabled:
             return
-        at, request_id, version, rows, trace = (
-            time.time(),
-            request.request_id,
-            self.version_json,
-            request.rows,
-            request.trace,
-        )
-        # Each shape built whole: adding to a tuple makes a new one a step (1k instructions a request).
+        at, rid, version, rows, t = time.time(), request.request_id, self.version_json, request.rows, request.trace
+        # Each shape written out whole: adding to a tuple makes a new one a step (1k instructions).
         entry: tuple[Any, ...]
-        if trace is None:
-            entry = (
-                (at, request_id, method, route, status, seconds, version, rows)
-                if rows
-                else (at, request_id, method, route, status, seconds, version)
-            )
+        if t is None and not rows:
+            entry = (at, rid, method, route, status, seconds, version)
+        elif t is None:
+            entry = (at, rid, method, route, status, seconds, version, rows)
         elif rows:
-            entry = (
-                at,
-                request_id,
-                method,
-                route,
-                status,
-                seconds,
-                version,
-                rows,
-                trace.trace_id,
-                trace.span_id,
-                _JSON_BOOL[trace.sampled],
-            )
+            entry = (at, rid, method, route, status, seconds, version, rows, t.trace_id, t.span_id, _JSON[t.sampled])
         else:
-            entry = (
-                at,
-                request_id,
-                method,
-                route,
-                status,
-                seconds,
-                version,
-                trace.trace_id,
-                trace.span_id,
-                _JSON_BOOL[trace.sampled],
-            )
+            entry = (at, rid, method, route, status, seconds, version, t.trace_id, t.span_id, _JSON[t.sampled])
         if rows and self.log_features and request.values is not None:  # rare; any float is JSON via orjson
             entry += (orjson.dumps(request.values).decode(),)
         if not self._pending:
