@@ -118,8 +118,15 @@ _TEMPLATES = {
     12: _HEAD + _ROWS + _TRACE + _FEATURES,
 }
 _PIECES = {length: tuple((template + "}\n").split("%s")) for length, template in _TEMPLATES.items()}
-_HAS_ROWS = {length for length, template in _TEMPLATES.items() if _ROWS in template}
-_HAS_TRACE = {length for length, template in _TEMPLATES.items() if _TRACE in template}
+
+
+def _value_at(part: str) -> dict[int, int]:
+    """For each shape that has `part`, the position of its first value among the line's values."""
+    return {length: t[: t.index(part)].count("%s") for length, t in _TEMPLATES.items() if part in t}
+
+
+_ROWS_AT = _value_at(_ROWS)
+_TRACE_AT = _value_at(_TRACE)  # the trace id; the span id and sampled follow
 
 
 def _foldable(length: int) -> dict[int, Callable[[Any], str]]:
@@ -127,10 +134,10 @@ def _foldable(length: int) -> dict[int, Callable[[Any], str]]:
     position, with how to write one: method, route, status, model version and, where the shape has
     them, rows and whether the trace was sampled."""
     foldable: dict[int, Callable[[Any], str]] = {2: _METHOD_JSON.__getitem__, 3: str, 4: _INT_TEXT.__getitem__, 6: str}
-    if length in _HAS_ROWS:
-        foldable[7] = _INT_TEXT.__getitem__
-    if length in _HAS_TRACE:
-        foldable[(8 if length in _HAS_ROWS else 7) + 2] = str
+    if length in _ROWS_AT:
+        foldable[_ROWS_AT[length]] = _INT_TEXT.__getitem__
+    if length in _TRACE_AT:
+        foldable[_TRACE_AT[length] + 2] = str
     return foldable
 
 
@@ -204,9 +211,9 @@ def render(entries: list[tuple[Any, ...]]) -> str:
         for position, to_text in _FOLDABLE[length].items():
             if to_text is not str:  # the others are text already
                 columns[position] = map(to_text, values[position])
-        if length in _HAS_TRACE:
+        if length in _TRACE_AT:
             # The ids as hex: through bytes, two C calls an id (a `%` an id costs several times that).
-            trace_at = 8 if length in _HAS_ROWS else 7
+            trace_at = _TRACE_AT[length]
             columns[trace_at] = map(bytes.hex, map(int.to_bytes, values[trace_at], repeat(16)))
             columns[trace_at + 1] = map(bytes.hex, map(int.to_bytes, values[trace_at + 1], repeat(8)))
         # The template's text and the columns in turn: text, value, text, ..., value, text.

@@ -171,16 +171,13 @@ def _span(span: ReadableSpan) -> bytes:
     context = span.context
     parent = span.parent
     assert context is not None  # a finished span has one
-    trace_state = context.trace_state
     return b"".join(
         (
             _TRACE_ID_16,
             context.trace_id.to_bytes(16, "big"),
             _SPAN_ID_8,
             context.span_id.to_bytes(8, "big"),
-            _delimited(_TRACE_STATE, ",".join(f"{k}={v}" for k, v in trace_state.items()).encode())
-            if trace_state
-            else b"",
+            _optional(_TRACE_STATE, ",".join(f"{k}={v}" for k, v in context.trace_state.items()).encode()),
             _PARENT_SPAN_ID_8 + parent.span_id.to_bytes(8, "big") if parent else b"",
             _optional(_NAME, span.name.encode()),
             _KIND_FIELDS[span.kind],
