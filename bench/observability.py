@@ -1,18 +1,21 @@
 """What observability costs the model service: `python -m bench.observability`.
 
-Five servers of the same model, differing only in what they observe, take turns under wrk
-(single-row requests) in every round, in an order that rotates from round to round; each figure
-is the median over the rounds:
+Six servers of the same model, differing only in what they observe, take turns under wrk
+(single-row requests) in every round, in an order that rotates from round to round:
   none           no access log, no model metrics, no tracing (request metrics only: always on)
   access-log     the JSON access log
   model-metrics  prediction, confidence and per-feature drift metrics
   tracing        OpenTelemetry, 1% of requests sampled, spans exported over OTLP/HTTP
   all            all three
-Throughput is reported as a ratio to `none`. Then nothing may have been dropped: the `all`
-server's access log has a line for every request its metrics counted, its prediction counter
-counts every row, and every request its log marks as sampled arrived as a complete trace (server
-span, parse, batch wait, model call) at the OTLP receiver. `--check` exits 1 when `all` costs more
-than 10% of `none`'s throughput or anything was dropped.
+  control        a second `none`: what two identical servers differ by, the run's noise floor
+Each server's throughput in a round is divided by `none`'s in the same round (the machine's speed
+drifts; a round's servers run within seconds of each other), and the median of those ratios over
+the rounds is its figure, with their quartiles; req/s, p50 and p99 are medians over the rounds.
+Then nothing may have been dropped: the `all` server's access log has a line for every request
+its metrics counted, its prediction counter counts every row, and every request its log marks as
+sampled arrived as a complete trace (server span, parse, batch wait, model call) at the OTLP
+receiver. `--check` exits 1 when `all` costs more than 10% of `none`'s throughput or anything was
+dropped.
 """
 
 from __future__ import annotations
@@ -56,6 +59,9 @@ VARIANTS = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": "",
     },
 }
+# A second `none` server: the noise floor of the run, against which the others' costs are read.
+CONTROL = "control"
+SERVERS = {**VARIANTS, CONTROL: VARIANTS["none"]}
 
 
 def _counter(metrics: str, name: str, **labels: str) -> float:
@@ -91,13 +97,25 @@ def lossless(log: Path, metrics: str, receiver: OtlpReceiver) -> list[str]:
     return problems
 
 
+def paired_ratios(values: dict[str, list[float]], base: str) -> dict[str, tuple[float, float, float]]:
+    """Each server's value over `base`'s in the same round: (median, first quartile, third
+    quartile) over the rounds. Pairing by round cancels what moves the whole machine between
+    rounds, which a ratio of medians taken over different rounds keeps."""
+    ratios = {}
+    for name, series in values.items():
+        paired = [value / reference for value, reference in zip(series, values[base], strict=True)]
+        low, _, high = statistics.quantiles(paired, n=4, method="inclusive") if len(paired) > 1 else paired * 3
+        ratios[name] = (statistics.median(paired), low, high)
+    return ratios
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.observability", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per server per round")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds (medians are reported)")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per server per round")
+    parser.add_argument("--rounds", type=int, default=10, help="rounds (medians are reported)")
     parser.add_argument(
         "--check", action="store_true", help=f"exit 1 if `all` costs over {MAX_COST * 100:g} percent or drops"
     )
@@ -115,9 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         if other_cpus:
             os.sched_setaffinity(0, other_cpus)  # wrk and the OTLP receiver (this process) inherit it
         receiver = stack.enter_context(OtlpReceiver())
-        urls = {name: f"http://127.0.0.1:{free_port()}" for name in VARIANTS}
+        urls = {name: f"http://127.0.0.1:{free_port()}" for name in SERVERS}
         pids = {}
-        for name, switches in VARIANTS.items():
+        for name, switches in SERVERS.items():
             env = {
                 "HOST": "127.0.0.1",
                 "PORT": urls[name].rsplit(":", 1)[1],
@@ -140,12 +158,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             f"machine: {os.cpu_count()} CPUs ({placement}); wrk, {args.concurrency} clients, single-row requests, "
-            f"{args.duration:g}s per server, median of {args.rounds} interleaved rounds; tracing samples {TRACE_RATIO}"
+            f"{args.duration:g}s per server, {args.rounds} interleaved rounds (ratios to none in the same round, "
+            f"their median and quartiles); tracing samples {TRACE_RATIO}"
         )
-        results: dict[str, list[Result]] = {name: [] for name in VARIANTS}
+        results: dict[str, list[Result]] = {name: [] for name in SERVERS}
         # Server CPU time per request: steadier than throughput on a machine shared with others.
-        cpu: dict[str, list[float]] = {name: [] for name in VARIANTS}
-        names = list(VARIANTS)
+        cpu: dict[str, list[float]] = {name: [] for name in SERVERS}
+        names = list(SERVERS)
         for round_index in range(args.rounds):
             # Each round starts one server later: no server always runs first, or right after the
             # same neighbour (a server's leftovers, like its last log flush and span export, run
@@ -158,23 +177,31 @@ def main(argv: list[str] | None = None) -> int:
                 cpu[name].append((cpu_seconds(pids[name]) - before) / max(result.rps * args.duration, 1))
                 results[name].append(result)
         summary = {name: median_result(values) for name, values in results.items()}
-        cpu_us = {name: statistics.median(values) * 1e6 for name, values in cpu.items()}
-        base = summary["none"].rps
+        throughput = paired_ratios({name: [r.rps for r in values] for name, values in results.items()}, "none")
+        # CPU time is a cost: none's over the server's, so that both columns read "throughput".
+        cpu_ratio = paired_ratios({name: [1 / v for v in values] for name, values in cpu.items()}, "none")
         print(
-            f"{'observing':>14} {'req/s':>9} {'vs none':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
-            f"{'cpu us/req':>11} {'vs none':>8}"
+            f"{'observing':>14} {'req/s':>9} {'vs none':>8} {'quartiles':>12} {'p50 ms':>8} {'p99 ms':>8} "
+            f"{'errors':>7} {'cpu us/req':>11} {'vs none':>8}"
         )
         for name, result in summary.items():
+            ratio, low, high = throughput[name]
             print(
-                f"{name:>14} {result.rps:>9.0f} {result.rps / base:>8.3f} {result.p50_ms:>8.2f} "
-                f"{result.p99_ms:>8.2f} {result.errors:>7} {cpu_us[name]:>11.1f} {cpu_us[name] / cpu_us['none']:>8.3f}",
+                f"{name:>14} {result.rps:>9.0f} {ratio:>8.3f} {f'{low:.3f}-{high:.3f}':>12} {result.p50_ms:>8.2f} "
+                f"{result.p99_ms:>8.2f} {result.errors:>7} {statistics.median(cpu[name]) * 1e6:>11.1f} "
+                f"{cpu_ratio[name][0]:>8.3f}",
                 flush=True,
             )
         time.sleep(2.5)  # the access log flushes every 50 ms, the span exporter every second
         with urlopen(urls["all"] + "/metrics") as response:
             metrics = response.read().decode()
         problems = lossless(workdir / "all.log", metrics, receiver)
-        cost = 1 - summary["all"].rps / base
+        cost = 1 - throughput["all"][0]
+        noise = abs(1 - throughput[CONTROL][0])
+        print(
+            f"  noise: {CONTROL}, identical to none, measured {noise:.1%} apart; all's rounds "
+            f"{1 - throughput['all'][2]:.1%} to {1 - throughput['all'][1]:.1%} (quartiles)"
+        )
         verdicts = [
             (f"all costs {cost:.1%} of none's throughput <= {MAX_COST:.0%}", cost <= MAX_COST),
             ("nothing dropped: " + ("; ".join(problems) or "every log line, metric and sampled span"), not problems),

@@ -79,10 +79,13 @@ def test_observability_benchmark_measures_every_switch_and_proves_nothing_was_dr
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    for variant in ("none", "access-log", "model-metrics", "tracing", "all"):
+    for variant in ("none", "access-log", "model-metrics", "tracing", "all", "control"):
         assert re.search(
-            rf"^\s+{variant}\s+\d+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+0\s+[\d.]+\s+[\d.]+$", result.stdout, re.M
+            rf"^\s+{variant}\s+\d+\s+[\d.]+\s+[\d.]+-[\d.]+\s+[\d.]+\s+[\d.]+\s+0\s+[\d.]+\s+[\d.]+$",
+            result.stdout,
+            re.M,
         ), result.stdout
+    assert re.search(r"noise: control, identical to none, measured [\d.]+% apart", result.stdout), result.stdout
     assert "nothing dropped: every log line, metric and sampled span: PASS" in result.stdout
     assert re.search(r"all costs -?[\d.]+% of none's throughput <= 10%: (PASS|FAIL)", result.stdout)
 
