@@ -13,7 +13,15 @@ from tests.support.tools import require_tool
 
 
 @pytest.mark.parametrize(
-    "module", ["bench", "bench.observability", "bench.observability_cost", "bench.soak", "bench.drift_alerts"]
+    "module",
+    [
+        "bench",
+        "bench.observability",
+        "bench.observability_cost",
+        "bench.soak",
+        "bench.drift_alerts",
+        "bench.stack_eval",
+    ],
 )
 def test_benchmark_help_describes_its_options(module: str) -> None:
     """`--help` is how a reader finds a benchmark's switches; argparse formats help texts with `%`."""
