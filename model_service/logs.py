@@ -193,8 +193,8 @@ def render(entries: list[tuple[Any, ...]]) -> str:
         values = list(zip(*run, strict=True))
         # `count` compares by identity first: a few instructions a line for each value checked.
         same = tuple(
-            values[position][0] if values[position].count(values[position][0]) == len(run) else _VARIES
-            for position in _FOLDABLE[length]
+            column[0] if column.count(column[0]) == len(run) else _VARIES
+            for column in map(values.__getitem__, _FOLDABLE[length])
         )
         pieces, kept = _run_template(length, same)
         milliseconds = list(map(int, map(mul, values[0], repeat(1000))))

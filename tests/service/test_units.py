@@ -192,7 +192,6 @@ def test_every_access_log_line_is_one_json_object_with_every_field(monkeypatch: 
 
 def _logged(lines: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Queue access-log lines (keys: method, route, status, version, rows, trace, at) and flush once."""
-    import asyncio
     import io
     import json
 
