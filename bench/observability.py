@@ -1,7 +1,8 @@
 """What observability costs the model service: `python -m bench.observability`.
 
 Six servers of the same model, differing only in what they observe, take turns under wrk
-(single-row requests) in every round, in an order that rotates from round to round:
+(single-row requests) in every round, in an order that rotates from round to round; every round
+starts them afresh and warms each up for a second before it is measured:
   none           no access log, no model metrics, no tracing (request metrics only: always on)
   access-log     the JSON access log
   model-metrics  prediction, confidence and per-feature drift metrics
@@ -11,10 +12,10 @@ Six servers of the same model, differing only in what they observe, take turns u
 Each server's throughput in a round is divided by `none`'s in the same round (the machine's speed
 drifts; a round's servers run within seconds of each other), and the median of those ratios over
 the rounds is its figure, with their quartiles; req/s, p50 and p99 are medians over the rounds.
-Then nothing may have been dropped: the `all` server's access log has a line for every request
-its metrics counted, its prediction counter counts every row, and every request its log marks as
-sampled arrived as a complete trace (server span, parse, batch wait, model call) at the OTLP
-receiver. `--check` exits 1 when `all` costs more than 10% of `none`'s throughput or anything was
+Then nothing may have been dropped: in every round, once stopped, the `all` server's access log
+has a line for every request its metrics counted, its prediction counter counts every row, and
+every request its log marks as sampled arrived as a complete trace (server span, parse, batch
+wait, model call) at the OTLP receiver. `--check` exits 1 when `all` costs more than 10% of `none`'s throughput or anything was
 dropped.
 """
 
@@ -27,7 +28,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from contextlib import ExitStack
 from pathlib import Path
 from urllib.request import urlopen
@@ -45,6 +45,7 @@ INFER_ROUTE = "/v2/models/{name}/infer"
 MAX_COST = 0.10
 TRACE_RATIO = "0.01"
 SPANS_PER_TRACE = 4
+WARM_UP_SECONDS = 1.0
 
 NOTHING = {"ACCESS_LOG": "false", "MODEL_METRICS": "false"}
 VARIANTS = {
@@ -97,6 +98,27 @@ def lossless(log: Path, metrics: str, receiver: OtlpReceiver) -> list[str]:
     return problems
 
 
+def _start(
+    running: ExitStack, name: str, *, log: Path, artifact: Path, receiver: OtlpReceiver, cpus: set[int] | None
+) -> tuple[int, str]:
+    """Start the server `name` until `running` closes; returns its pid and base URL."""
+    port = free_port()
+    env = {
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "MODEL_DIR": str(artifact),
+        "LOG_LEVEL": "INFO",
+        "SHUTDOWN_DRAIN_SECONDS": "0",
+        **NOTHING,
+        **{key: value or receiver.endpoint for key, value in SERVERS[name].items()},
+    }
+    url = f"http://127.0.0.1:{port}"
+    process = running.enter_context(
+        server([sys.executable, "-m", "model_service", "serve"], env, url + "/v2/health/ready", log, cpus)
+    )
+    return process.pid, url
+
+
 def paired_ratios(values: dict[str, list[float]], base: str) -> dict[str, tuple[float, float, float]]:
     """Each server's value over `base`'s in the same round: (median, first quartile, third
     quartile) over the rounds. Pairing by round cancels what moves the whole machine between
@@ -133,24 +155,6 @@ def main(argv: list[str] | None = None) -> int:
         if other_cpus:
             os.sched_setaffinity(0, other_cpus)  # wrk and the OTLP receiver (this process) inherit it
         receiver = stack.enter_context(OtlpReceiver())
-        urls = {name: f"http://127.0.0.1:{free_port()}" for name in SERVERS}
-        pids = {}
-        for name, switches in SERVERS.items():
-            env = {
-                "HOST": "127.0.0.1",
-                "PORT": urls[name].rsplit(":", 1)[1],
-                "MODEL_DIR": str(artifact),
-                "LOG_LEVEL": "INFO",
-                "SHUTDOWN_DRAIN_SECONDS": "0",
-                **NOTHING,
-                **{key: value or receiver.endpoint for key, value in switches.items()},
-            }
-            command = [sys.executable, "-m", "model_service", "serve"]
-            log = workdir / f"{name}.log"
-            pids[name] = stack.enter_context(
-                server(command, env, urls[name] + "/v2/health/ready", log, server_cpus)
-            ).pid
-
         placement = (
             f"servers on CPU {sorted(server_cpus)}, wrk on {sorted(other_cpus)}"
             if server_cpus and other_cpus
@@ -158,24 +162,47 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             f"machine: {os.cpu_count()} CPUs ({placement}); wrk, {args.concurrency} clients, single-row requests, "
-            f"{args.duration:g}s per server, {args.rounds} interleaved rounds (ratios to none in the same round, "
-            f"their median and quartiles); tracing samples {TRACE_RATIO}"
+            f"{args.duration:g}s per server, {args.rounds} interleaved rounds of fresh servers (ratios to none in "
+            f"the same round, their median and quartiles); tracing samples {TRACE_RATIO}"
         )
         results: dict[str, list[Result]] = {name: [] for name in SERVERS}
         # Server CPU time per request: steadier than throughput on a machine shared with others.
         cpu: dict[str, list[float]] = {name: [] for name in SERVERS}
+        problems: list[str] = []
         names = list(SERVERS)
         for round_index in range(args.rounds):
-            # Each round starts one server later: no server always runs first, or right after the
-            # same neighbour (a server's leftovers, like its last log flush and span export, run
-            # on the same CPU during the next server's turn).
-            shift = round_index % len(names)
-            for name in names[shift:] + names[:shift]:
-                target = Target(name, urls[name] + INFER_PATH, V2_BODY)
-                before = cpu_seconds(pids[name])
-                result = run_wrk(target, args.concurrency, args.duration, workdir)
-                cpu[name].append((cpu_seconds(pids[name]) - before) / max(result.rps * args.duration, 1))
-                results[name].append(result)
+            # New processes every round: where a process's memory lands moves its speed by a few
+            # percent for its whole life, which one process a server would keep in every round.
+            with ExitStack() as running:
+                pids, urls = {}, {}
+                for name in names:
+                    pids[name], urls[name] = _start(
+                        running,
+                        name,
+                        log=workdir / f"{name}-{round_index}.log",
+                        artifact=artifact,
+                        receiver=receiver,
+                        cpus=server_cpus,
+                    )
+                for name in names:  # first requests pay for imports and caches
+                    run_wrk(Target(name, urls[name] + INFER_PATH, V2_BODY), args.concurrency, WARM_UP_SECONDS, workdir)
+                # Each round starts one server later: no server always runs first, or right after
+                # the same neighbour (a server's leftovers, like its last log flush and span export,
+                # run on the same CPU during the next server's turn).
+                shift = round_index % len(names)
+                for name in names[shift:] + names[:shift]:
+                    target = Target(name, urls[name] + INFER_PATH, V2_BODY)
+                    before = cpu_seconds(pids[name])
+                    result = run_wrk(target, args.concurrency, args.duration, workdir)
+                    cpu[name].append((cpu_seconds(pids[name]) - before) / max(result.rps * args.duration, 1))
+                    results[name].append(result)
+                with urlopen(urls["all"] + "/metrics") as response:
+                    metrics = response.read().decode()
+            # Stopped: each server flushed its access log and exported its queued spans on the way out.
+            problems += (
+                f"round {round_index + 1}: {problem}"
+                for problem in lossless(workdir / f"all-{round_index}.log", metrics, receiver)
+            )
         summary = {name: median_result(values) for name, values in results.items()}
         throughput = paired_ratios({name: [r.rps for r in values] for name, values in results.items()}, "none")
         # CPU time is a cost: none's over the server's, so that both columns read "throughput".
@@ -192,10 +219,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"{cpu_ratio[name][0]:>8.3f}",
                 flush=True,
             )
-        time.sleep(2.5)  # the access log flushes every 50 ms, the span exporter every second
-        with urlopen(urls["all"] + "/metrics") as response:
-            metrics = response.read().decode()
-        problems = lossless(workdir / "all.log", metrics, receiver)
         cost = 1 - throughput["all"][0]
         noise = abs(1 - throughput[CONTROL][0])
         print(

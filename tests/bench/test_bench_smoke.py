@@ -80,7 +80,7 @@ def test_soak_benchmark_runs_and_reports_the_memory_curve() -> None:
 def test_observability_benchmark_measures_every_switch_and_proves_nothing_was_dropped() -> None:
     require_tool("wrk", "apt-get install wrk")
     result = subprocess.run(
-        [sys.executable, "-m", "bench.observability", "--rounds", "1", "--duration", "1", "--concurrency", "8"],
+        [sys.executable, "-m", "bench.observability", "--rounds", "2", "--duration", "1", "--concurrency", "8"],
         cwd=REPO,
         capture_output=True,
         text=True,
