@@ -15,8 +15,8 @@ the rounds is its figure, with their quartiles; req/s, p50 and p99 are medians o
 Then nothing may have been dropped: in every round, once stopped, the `all` server's access log
 has a line for every request its metrics counted, its prediction counter counts every row, and
 every request its log marks as sampled arrived as a complete trace (server span, parse, batch
-wait, model call) at the OTLP receiver. `--check` exits 1 when `all` costs more than 10% of `none`'s throughput or anything was
-dropped.
+wait, model call) at the OTLP receiver. `--check` exits 1 when `all` costs more than 10% of
+`none`'s throughput or anything was dropped.
 """
 
 from __future__ import annotations

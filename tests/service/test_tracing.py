@@ -5,6 +5,7 @@ exemplars in the OpenMetrics exposition name sampled traces."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from bench.otlp_receiver import STATUS_ERROR, OtlpReceiver, ReceivedSpan
 from model_service.span_encoding import encode_spans
 from model_service.trace_context import parse_traceparent, traceparent_in_custom_attributes
-from model_service.tracing import Phase, SampledTrace, Tracing
+from model_service.tracing import BUILD_SECONDS, Phase, SampledTrace, Tracing
 from monitoring import names
 from tests.support.model_server import RunningServer, start_server
 
@@ -44,8 +45,13 @@ def receiver() -> Iterator[OtlpReceiver]:
 
 
 def _server(artifact: Path, log: Path, receiver: OtlpReceiver, ratio: str) -> RunningServer:
+    # Exports every 0.2 s instead of the SDK's 5 s: spans arrive within BUILD_SECONDS + 0.2 s.
     return start_server(
-        log, MODEL_DIR=str(artifact), OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, TRACE_SAMPLE_RATIO=ratio
+        log,
+        MODEL_DIR=str(artifact),
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        TRACE_SAMPLE_RATIO=ratio,
+        OTEL_BSP_SCHEDULE_DELAY="200",
     )
 
 
@@ -127,7 +133,7 @@ def test_unsampled_requests_export_nothing_but_their_log_lines_carry_ids(
     # The caller's unsampled trace is continued (and answered); a new one, unsampled, is not announced.
     assert not_sampled.headers["traceresponse"].split("-")[1] == "1" * 32
     assert "traceresponse" not in own.headers and "traceresponse" not in malformed.headers
-    time.sleep(2)  # the exporter sends every second
+    time.sleep(BUILD_SECONDS + 1)  # spans are built, then exported within 0.2 s (OTEL_BSP_SCHEDULE_DELAY)
     assert len(receiver.spans) == before
     first, second, third = (_log_entry(traced, request_id) for request_id in ("u-1", "u-2", "u-3"))
     assert first["trace_id"] == "1" * 32 and first["trace_sampled"] is False
@@ -309,3 +315,29 @@ def test_spans_with_events_are_encoded_by_the_sdk() -> None:
     )
     encoded = ExportTraceServiceRequest.FromString(encode_spans([with_event]))
     assert encoded.resource_spans[0].scope_spans[0].spans[0].events[0].name == "retry"
+
+
+def test_on_the_event_loop_spans_are_built_a_second_at_a_time_and_at_shutdown() -> None:
+    """record() on the loop only queues; BUILD_SECONDS later the queued requests' spans are built
+    together, and shutdown builds and exports whatever is still queued."""
+    exporter = InMemorySpanExporter()
+    tracing = Tracing(exporter, 1.0, service_version="1")
+    now = time.perf_counter()
+
+    def record() -> None:
+        trace = tracing.begin(None)
+        tracing.record(trace, "GET x", started=now, ended=now + 0.001, attributes={}, phases=[], failed=False)
+
+    async def scenario() -> None:
+        for _ in range(3):
+            record()
+        tracing.processor.force_flush()
+        assert exporter.get_finished_spans() == ()
+        await asyncio.sleep(BUILD_SECONDS + 0.2)
+        tracing.processor.force_flush()
+        assert len(exporter.get_finished_spans()) == 3
+        record()
+
+    asyncio.run(scenario())
+    tracing.shutdown()
+    assert len(exporter.get_finished_spans()) == 4
