@@ -48,8 +48,9 @@ MAX_QUEUED_SPANS = 16_384
 # req/s (700 spans a second) a batch of 512 left every 0.7 s; this one leaves on the SDK's schedule
 # (OTEL_BSP_SCHEDULE_DELAY, 5 s by default), about 3,500 spans in 1.3 MB.
 EXPORT_BATCH_SPANS = 4096
-# Sampled requests' spans are built this often, all at once.
+# Sampled requests' spans are built this often, all at once, or as soon as this many wait.
 BUILD_SECONDS = 1.0
+MAX_WAITING_REQUESTS = 1024
 
 
 class RequestTrace:
@@ -160,7 +161,8 @@ class Tracing:
         failed: bool,
     ) -> None:
         """Record a sampled request's server span and its phases (perf_counter() times): queued, and
-        built with the others within BUILD_SECONDS (at once where no event loop runs)."""
+        built with the others within BUILD_SECONDS or at MAX_WAITING_REQUESTS (at once where no
+        event loop runs)."""
         request = EndedRequest(trace, name, started, ended, attributes, phases, failed)
         if not self._ended:
             try:
@@ -169,6 +171,8 @@ class Tracing:
                 self._build(request)
                 return
         self._ended.append(request)
+        if len(self._ended) >= MAX_WAITING_REQUESTS:
+            self.build()
 
     def build(self) -> None:
         """Build the queued requests' spans and hand them to the batch processor."""

@@ -26,7 +26,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from bench.otlp_receiver import STATUS_ERROR, OtlpReceiver, ReceivedSpan
 from model_service.span_encoding import encode_spans
 from model_service.trace_context import parse_traceparent, traceparent_in_custom_attributes
-from model_service.tracing import BUILD_SECONDS, Phase, SampledTrace, Tracing
+from model_service.tracing import BUILD_SECONDS, MAX_WAITING_REQUESTS, Phase, SampledTrace, Tracing
 from monitoring import names
 from tests.support.model_server import RunningServer, start_server
 
@@ -318,8 +318,8 @@ def test_spans_with_events_are_encoded_by_the_sdk() -> None:
 
 
 def test_on_the_event_loop_spans_are_built_a_second_at_a_time_and_at_shutdown() -> None:
-    """record() on the loop only queues; BUILD_SECONDS later the queued requests' spans are built
-    together, and shutdown builds and exports whatever is still queued."""
+    """record() on the loop only queues; BUILD_SECONDS later, or once MAX_WAITING_REQUESTS wait, the
+    queued requests' spans are built together, and shutdown builds and exports what is left."""
     exporter = InMemorySpanExporter()
     tracing = Tracing(exporter, 1.0, service_version="1")
     now = time.perf_counter()
@@ -336,8 +336,12 @@ def test_on_the_event_loop_spans_are_built_a_second_at_a_time_and_at_shutdown() 
         await asyncio.sleep(BUILD_SECONDS + 0.2)
         tracing.processor.force_flush()
         assert len(exporter.get_finished_spans()) == 3
-        record()
+        # However many are sampled within a second, no more than MAX_WAITING_REQUESTS wait.
+        for _ in range(MAX_WAITING_REQUESTS + 1):
+            record()
+        tracing.processor.force_flush()
+        assert len(exporter.get_finished_spans()) == 3 + MAX_WAITING_REQUESTS
 
     asyncio.run(scenario())
     tracing.shutdown()
-    assert len(exporter.get_finished_spans()) == 4
+    assert len(exporter.get_finished_spans()) == 3 + MAX_WAITING_REQUESTS + 1
