@@ -36,6 +36,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.harness import Result, Target, cpu_seconds, free_port, median_result, run_wrk, server, split_cpus
 from bench.otlp_receiver import OtlpReceiver
+from model_service.tracing import SPANS_PER_SERVED_REQUEST
 from monitoring import names
 
 ROW = "[13.2,1.78,2.14,11.2,100,2.65,2.76,0.26,1.28,4.38,1.05,3.4,1050]"
@@ -44,7 +45,6 @@ INFER_PATH = "/v2/models/wine-classifier/infer"
 INFER_ROUTE = "/v2/models/{name}/infer"
 MAX_COST = 0.10
 TRACE_RATIO = "0.01"
-SPANS_PER_TRACE = 4
 WARM_UP_SECONDS = 1.0
 
 NOTHING = {"ACCESS_LOG": "false", "MODEL_METRICS": "false"}
@@ -84,7 +84,7 @@ def lossless(log: Path, metrics: str, receiver: OtlpReceiver) -> list[str]:
     logged = [line for line in lines if line.get("message") == "request" and line.get("route") == INFER_ROUTE]
     sampled = {line["trace_id"] for line in logged if line.get("trace_sampled")}
     traces = receiver.traces()
-    complete = {trace_id for trace_id, spans in traces.items() if len(spans) == SPANS_PER_TRACE}
+    complete = {trace_id for trace_id, spans in traces.items() if len(spans) == SPANS_PER_SERVED_REQUEST}
     problems = []
     if len(logged) != served:
         problems.append(f"{served:.0f} requests counted, {len(logged)} logged")
@@ -184,16 +184,16 @@ def main(argv: list[str] | None = None) -> int:
                         receiver=receiver,
                         cpus=server_cpus,
                     )
-                for name in names:  # first requests pay for imports and caches
-                    run_wrk(Target(name, urls[name] + INFER_PATH, V2_BODY), args.concurrency, WARM_UP_SECONDS, workdir)
+                targets = {name: Target(name, urls[name] + INFER_PATH, V2_BODY) for name in names}
+                for target in targets.values():  # first requests pay for imports and caches
+                    run_wrk(target, args.concurrency, WARM_UP_SECONDS, workdir)
                 # Each round starts one server later: no server always runs first, or right after
                 # the same neighbour (a server's leftovers, like its last log flush and span export,
                 # run on the same CPU during the next server's turn).
                 shift = round_index % len(names)
                 for name in names[shift:] + names[:shift]:
-                    target = Target(name, urls[name] + INFER_PATH, V2_BODY)
                     before = cpu_seconds(pids[name])
-                    result = run_wrk(target, args.concurrency, args.duration, workdir)
+                    result = run_wrk(targets[name], args.concurrency, args.duration, workdir)
                     cpu[name].append((cpu_seconds(pids[name]) - before) / max(result.rps * args.duration, 1))
                     results[name].append(result)
                 with urlopen(urls["all"] + "/metrics") as response:

@@ -48,10 +48,11 @@ MAX_QUEUED_SPANS = 16_384
 # req/s (700 spans a second) a batch of 512 left every 0.7 s; this one leaves on the SDK's schedule
 # (OTEL_BSP_SCHEDULE_DELAY, 5 s by default), about 3,500 spans in 0.55 MB.
 EXPORT_BATCH_SPANS = 4096
-# Sampled requests' spans are built this often, all at once, or as soon as this many wait (four
-# spans each: one export batch).
+# A served request's spans: the server span, parse, batch wait and model call.
+SPANS_PER_SERVED_REQUEST = 4
+# Sampled requests' spans are built this often, all at once, or as soon as one export batch waits.
 BUILD_SECONDS = 1.0
-MAX_WAITING_REQUESTS = 1024
+MAX_WAITING_REQUESTS = EXPORT_BATCH_SPANS // SPANS_PER_SERVED_REQUEST
 
 
 class RequestTrace:
